@@ -1,0 +1,49 @@
+import type { AuthRequest } from './auth.state';
+import { PERMISSIONS } from './permissions';
+import { FIXED_USERS } from './world';
+
+/** The HTML of Connect: the consent page and its error page. Small, dependency-free, escaped. */
+
+const escape = (s: string) =>
+  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+
+const STYLE = `body{font-family:system-ui,sans-serif;background:#f4f6f8;margin:0;display:flex;justify-content:center}
+main{background:#fff;max-width:420px;width:100%;margin:32px 12px;padding:28px;border-radius:12px;box-shadow:0 2px 12px #0002}
+h1{font-size:1.3rem;margin:0 0 4px}.brand{color:#0f6fff;font-weight:700;letter-spacing:.04em}
+ul{padding-left:20px}label{display:block;margin-top:12px;font-size:.9rem}
+input{width:100%;box-sizing:border-box;padding:8px;margin-top:4px;border:1px solid #bbb;border-radius:6px}
+.actions{display:flex;gap:12px;margin-top:20px}button{flex:1;padding:10px;border-radius:6px;border:0;font-size:1rem;cursor:pointer}
+button[value=approve]{background:#0f6fff;color:#fff}button[value=deny]{background:#e6e8eb}
+.error{color:#b00020}.hint{font-size:.8rem;color:#555}code{font-size:.8rem}`;
+
+function layout(title: string, body: string): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>${escape(title)}</title><style>${STYLE}</style></head><body><main>${body}</main></body></html>`;
+}
+
+export function consentPage(request: AuthRequest, error?: string): string {
+  const brand = request.make ? request.make.toUpperCase() : 'Any brand';
+  const permissions = request.scopes.map((s) => `<li data-permission="${escape(s)}">${escape(PERMISSIONS[s] ?? s)}</li>`).join('');
+  const accounts = Object.keys(FIXED_USERS).map((u) => `<code>${escape(u)}</code>`).join(', ');
+  return layout(
+    'Connect your car · Smartcar simulator',
+    `<div class="brand">SMARTCAR SIMULATOR · ${escape(brand)}</div>
+<h1>Connect your car</h1>
+<p>The application <code>${escape(request.client.clientId)}</code> (mode <code>${escape(request.mode)}</code>) would like to:</p>
+<ul id="permissions">${permissions}</ul>
+${error ? `<p class="error" role="alert">${escape(error)}</p>` : ''}
+<form method="post" action="authorize">
+<input type="hidden" name="request_id" value="${escape(request.id)}">
+<label>Email<input name="username" type="email" autocomplete="username" required value="driver@example.com"></label>
+<label>Password<input name="password" type="password" autocomplete="current-password" required></label>
+<div class="actions"><button type="submit" name="action" value="deny" formnovalidate>Deny</button>
+<button type="submit" name="action" value="approve">Allow</button></div>
+</form>
+<p class="hint">Simulator: any email and password are accepted. Each email is its own account with its own cars;
+try ${accounts}, or add tags such as <code>you+3+ev@example.com</code> (see the README).</p>`,
+  );
+}
+
+export function errorPage(message: string): string {
+  return layout('Connect error · Smartcar simulator', `<div class="brand">SMARTCAR SIMULATOR</div><h1>Something is wrong with this link</h1><p class="error" role="alert">${escape(message)}</p>`);
+}

@@ -1,0 +1,135 @@
+import { randomUUID } from 'node:crypto';
+
+/**
+ * Smartcar's error envelopes, byte-for-byte in shape: the v2.0 API body
+ * (`{type, code, description, docURL, statusCode, requestId, resolution, suggestedUserMessage}`)
+ * and the OAuth body of the token endpoint (`{error, error_description}`).
+ */
+
+export type ResolutionType = 'RETRY_LATER' | 'REAUTHENTICATE' | 'CONTACT_SUPPORT' | null;
+
+export interface ApiErrorBody {
+  type: string;
+  code: string | null;
+  description: string;
+  docURL: string;
+  statusCode: number;
+  requestId: string;
+  resolution: { type: ResolutionType };
+  suggestedUserMessage: string;
+}
+
+/** A v2.0 API error: thrown by endpoint handlers, rendered by the API router (or into a batch item). */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly type: string,
+    readonly code: string | null,
+    readonly description: string,
+    readonly resolution: ResolutionType = null,
+    readonly suggestedUserMessage = 'Something went wrong. Please try again later.',
+    /** Seconds, sent as the `retry-after` header (rate limits). */
+    readonly retryAfter: number | null = null,
+  ) {
+    super(`${type}:${code} - ${description}`);
+  }
+
+  body(requestId: string): ApiErrorBody {
+    const page = this.type.toLowerCase().replace(/_/g, '-');
+    return {
+      type: this.type,
+      code: this.code,
+      description: this.description,
+      docURL: `https://smartcar.com/docs/errors/api-errors/${page}-errors#${this.code ?? 'null'}`,
+      statusCode: this.status,
+      requestId,
+      resolution: { type: this.resolution },
+      suggestedUserMessage: this.suggestedUserMessage,
+    };
+  }
+
+  headers(): Record<string, string> {
+    return this.retryAfter === null ? {} : { 'retry-after': String(this.retryAfter) };
+  }
+}
+
+export const apiErrors = {
+  authentication: () =>
+    new ApiError(
+      401,
+      'AUTHENTICATION',
+      null,
+      'The authorization header is missing or malformed, or it contains invalid or expired authentication credentials. Please check for missing parameters, spelling and casing mistakes, and other syntax issues.',
+      null,
+      'Please reconnect your vehicle.',
+    ),
+  permission: (description: string) =>
+    new ApiError(403, 'PERMISSION', null, description, 'REAUTHENTICATE', 'Please grant this application the permission it needs.'),
+  validation: (description: string) => new ApiError(400, 'VALIDATION', 'PARAMETER', description),
+  pathNotFound: () =>
+    new ApiError(404, 'RESOURCE_NOT_FOUND', 'PATH', 'The requested resource does not exist. Please check the URL and try again.'),
+  versionNotFound: () =>
+    new ApiError(404, 'RESOURCE_NOT_FOUND', 'VERSION', 'The requested API version does not exist. Please use version 2.0.'),
+  asleep: () =>
+    new ApiError(
+      409,
+      'VEHICLE_STATE',
+      'ASLEEP',
+      'The vehicle is in a sleep state and temporarily unable to perform your request.',
+      'RETRY_LATER',
+      'Your car is asleep. Please wake it up (for example by opening its app) and try again.',
+    ),
+  vehicleState: (code: string, description: string) =>
+    new ApiError(409, 'VEHICLE_STATE', code, description, 'RETRY_LATER', 'Your car is not in a state to do this right now.'),
+  rateLimited: (retryAfter: number) =>
+    new ApiError(
+      429,
+      'RATE_LIMIT',
+      'VEHICLE',
+      'You have reached the throttling rate limit for this vehicle. Please see the retry-after header for when to retry the request.',
+      'RETRY_LATER',
+      'Your car is receiving too many requests. Please wait a moment and try again.',
+      retryAfter,
+    ),
+  notCapable: (code: 'VEHICLE_NOT_CAPABLE' | 'SMARTCAR_NOT_CAPABLE', what: string) =>
+    new ApiError(
+      501,
+      'COMPATIBILITY',
+      code,
+      code === 'VEHICLE_NOT_CAPABLE'
+        ? `The vehicle is not capable of performing your request: ${what}.`
+        : `Smartcar does not yet support this feature for this vehicle: ${what}.`,
+      null,
+      'Your car does not support this feature.',
+    ),
+  upstream: () =>
+    new ApiError(
+      502,
+      'UPSTREAM',
+      'UNKNOWN_ISSUE',
+      "An unexpected error occurred while communicating with the vehicle manufacturer's servers.",
+      'RETRY_LATER',
+      'Your car manufacturer is having trouble. Please try again later.',
+    ),
+  server: () =>
+    new ApiError(500, 'SERVER', 'INTERNAL', 'An internal Smartcar error occurred.', 'RETRY_LATER'),
+};
+
+export function newRequestId(): string {
+  return randomUUID();
+}
+
+/** The token endpoint's errors: RFC 6749 §5.2 bodies, as Smartcar's auth service sends them. */
+export class OAuthError extends Error {
+  constructor(
+    readonly status: number,
+    readonly error: string,
+    readonly errorDescription: string,
+  ) {
+    super(`${error}: ${errorDescription}`);
+  }
+
+  body(): { error: string; error_description: string } {
+    return { error: this.error, error_description: this.errorDescription };
+  }
+}

@@ -1,0 +1,7 @@
+/** The local Smartcar. Imports nothing from the gateway: it is a product of its own. */
+export { startSimulator, type RunningSimulator } from './server';
+export { DEFAULT_CLIENT, type SimClient, type SimulatorOptions, type MutableSettings } from './options';
+export type { RecordedRequest } from './recorder';
+export type { FaultSpec, ActiveFault, FaultMode, FaultTarget } from './faults';
+export { userFor, FIXED_USERS, type SimUser, type SimVehicle, type Fault } from './world';
+export { PERMISSIONS, ALL_PERMISSIONS } from './permissions';

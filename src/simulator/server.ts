@@ -1,0 +1,149 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { adminRoutes } from './admin.routes';
+import { apiRoutes } from './api.routes';
+import { AuthState } from './auth.state';
+import { newRequestId } from './errors';
+import { Faults, type ActiveFault, type FaultSpec } from './faults';
+import { oauthRoutes } from './oauth.routes';
+import { resolveOptions, type MutableSettings, type SimClient, type SimulatorOptions } from './options';
+import { Recorder, type RecordDraft, type RecordedRequest } from './recorder';
+import { userFor, type SimUser } from './world';
+
+export interface RunningSimulator {
+  /** e.g. `http://127.0.0.1:41234`, no trailing slash. */
+  origin: string;
+  port: number;
+  /** The first registered application (the built-in one unless `clients` was given). */
+  client: SimClient;
+  /** The environment that points smartcar-node (and this gateway) at the simulator. */
+  env: Record<string, string>;
+  requests(since?: number): RecordedRequest[];
+  resetRequests(): void;
+  configure(patch: Partial<MutableSettings>): void;
+  addFault(spec: FaultSpec): ActiveFault;
+  clearFaults(): void;
+  user(username: string): SimUser;
+  expireAccessTokens(username: string): number;
+  revokeRefreshTokens(username: string): number;
+  stop(): Promise<void>;
+}
+
+type Target = 'token' | 'connect' | 'api';
+
+function targetOf(path: string): Target {
+  if (path === '/oauth/token') return 'token';
+  if (path.startsWith('/oauth/')) return 'connect';
+  return 'api';
+}
+
+export async function startSimulator(options: SimulatorOptions = {}): Promise<RunningSimulator> {
+  const opts = resolveOptions(options);
+  const auth = new AuthState(opts);
+  const recorder = new Recorder(() => opts.maxRecordedRequests);
+  const faults = new Faults();
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+
+  app.use('/__simulator', adminRoutes(opts, auth, recorder, faults));
+
+  // Every other request: recorded, tagged with a request id, slowed down and faulted as configured.
+  app.use(async (req: Request, res: Response, next: NextFunction) => {
+    const requestId = newRequestId();
+    const draft: RecordDraft = { method: req.method, path: req.path, query: {}, kind: 'other', requestId };
+    for (const [k, v] of Object.entries(req.query)) if (typeof v === 'string') draft.query[k] = v;
+    res.locals.record = draft;
+    res.locals.requestId = requestId;
+    res.set('sc-request-id', requestId);
+    res.on('close', () => recorder.add(draft, res.writableFinished ? res.statusCode : 0, opts.now()));
+
+    if (opts.latencyMs > 0) await sleep(opts.latencyMs);
+    const target = targetOf(req.path);
+    const fault = faults.take(target);
+    if (!fault) return next();
+    draft.fault = `${fault.target}:${fault.mode}`;
+    draft.kind = target;
+    switch (fault.mode) {
+      case 'delay':
+        await sleep(fault.delayMs ?? 1000);
+        return next();
+      case 'reset':
+        req.socket.destroy();
+        return;
+      case 'hang':
+        await sleep(fault.delayMs ?? 60_000);
+        req.socket.destroy();
+        return;
+      case 'html':
+        res.status(fault.status ?? 503).type('html').send('<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>');
+        return;
+      case 'error': {
+        const status = fault.status ?? 503;
+        if (target === 'token' || target === 'connect') {
+          res.status(status).json({ error: 'server_error', error_description: 'The authorization server is temporarily unavailable.' });
+        } else {
+          res.status(status).json({
+            type: 'SERVER',
+            code: 'INTERNAL',
+            description: 'An internal Smartcar error occurred.',
+            docURL: 'https://smartcar.com/docs/errors/api-errors/server-errors#INTERNAL',
+            statusCode: status,
+            requestId,
+            resolution: { type: 'RETRY_LATER' },
+            suggestedUserMessage: 'Something went wrong. Please try again later.',
+          });
+        }
+        return;
+      }
+    }
+  });
+
+  app.use('/oauth', oauthRoutes(auth));
+  app.use(apiRoutes(auth, opts));
+
+  // A bug in the simulator itself: answer like Smartcar's 500, never crash.
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    console.error('[simulator] internal error', err);
+    if (res.headersSent) return void res.end();
+    res.status(500).json({ type: 'SERVER', code: 'INTERNAL', description: 'An internal Smartcar error occurred.', statusCode: 500, requestId: res.locals.requestId, resolution: { type: 'RETRY_LATER' } });
+  });
+
+  const server = app.listen(options.port ?? 0, options.host ?? '127.0.0.1');
+  await once(server, 'listening');
+  const { port, address } = server.address() as AddressInfo;
+  const host = address.includes(':') ? `[${address}]` : address;
+  const origin = `http://${host}:${port}`;
+  const client = opts.clients[0]!;
+
+  return {
+    origin,
+    port,
+    client,
+    env: {
+      SMARTCAR_AUTH_ORIGIN: origin,
+      SMARTCAR_API_ORIGIN: origin,
+      SMARTCAR_MANAGEMENT_API_ORIGIN: origin,
+      SMARTCAR_CLIENT_ID: client.clientId,
+      SMARTCAR_CLIENT_SECRET: client.clientSecret,
+    },
+    requests: (since) => recorder.list(since),
+    resetRequests: () => recorder.clear(),
+    configure: (patch) => void Object.assign(opts, patch),
+    addFault: (spec) => faults.add(spec),
+    clearFaults: () => faults.remove(),
+    user: (username) => userFor(username),
+    expireAccessTokens: (username) => auth.expireAccessTokens(username),
+    revokeRefreshTokens: (username) => auth.revokeRefreshTokens(username),
+    stop: async () => {
+      const closed = once(server, 'close');
+      server.close();
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}
