@@ -228,6 +228,16 @@ export class AuthState {
     }
   }
 
+  /**
+   * Test control, in-process only (never over HTTP): the tokens issued to this user, so a test can
+   * prove that a client never leaks them.
+   */
+  issuedTokens(username: string): string[] {
+    const id = userFor(username).id;
+    const mine = <T extends { grant: Grant }>(map: Map<string, T>) => [...map].filter(([, t]) => t.grant.user.id === id).map(([token]) => token);
+    return [...mine(this.accessTokens), ...mine(this.refreshTokens)];
+  }
+
   /** Test control: every access token of this user expires now (refresh tokens stay good). */
   expireAccessTokens(username: string): number {
     return this.forUser(username, this.accessTokens, (t) => (t.expiresAt = this.opts.now()));

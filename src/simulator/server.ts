@@ -28,6 +28,8 @@ export interface RunningSimulator {
   user(username: string): SimUser;
   expireAccessTokens(username: string): number;
   revokeRefreshTokens(username: string): number;
+  /** In-process only: every live token issued to this user (to prove a client never leaks one). */
+  issuedTokens(username: string): string[];
   stop(): Promise<void>;
 }
 
@@ -139,6 +141,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
     user: (username) => userFor(username),
     expireAccessTokens: (username) => auth.expireAccessTokens(username),
     revokeRefreshTokens: (username) => auth.revokeRefreshTokens(username),
+    issuedTokens: (username) => auth.issuedTokens(username),
     stop: async () => {
       const closed = once(server, 'close');
       server.close();

@@ -1,0 +1,183 @@
+import 'reflect-metadata';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
+import { expressMiddleware } from '@as-integrations/express5';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import type Redis from 'ioredis';
+import type { Config } from './config';
+import { ConnectService } from './connect/connect.service';
+import type { GraphQLContext } from './graphql/context';
+import { createFormatError } from './graphql/format-error';
+import { buildGatewaySchema } from './graphql/schema';
+import { ConnectResolver } from './graphql/connect.resolver';
+import { SessionResolver } from './graphql/session.resolver';
+import { VehicleResolver } from './graphql/vehicle.resolver';
+import { createLogger, type Logger } from './logger';
+import { createRedis } from './redis';
+import { tutorialRoutes } from './rest/tutorial.routes';
+import { RequestSession } from './session/request-session';
+import { SessionStore } from './session/session.store';
+import { readSessionToken } from './session/session.token';
+import { startSimulator, type RunningSimulator } from './simulator';
+import { createSmartcarClient, type SmartcarApi } from './smartcar/smartcar.client';
+import { TokenCipher } from './tokens/token.cipher';
+import { TokenProvider } from './tokens/token.provider';
+import { TokenVault } from './tokens/token.vault';
+import { AttributesCache } from './vehicles/attributes.cache';
+import { VehicleService } from './vehicles/vehicle.service';
+
+export interface AppDeps {
+  logger?: Logger;
+  /** Given: the caller owns it (not closed by stop()). */
+  redis?: Redis;
+}
+
+export interface RunningApp {
+  /** e.g. `http://127.0.0.1:8000` */
+  url: string;
+  port: number;
+  /** The in-process simulator (no credentials configured), else null. */
+  simulator: RunningSimulator | null;
+  /** A Connect URL without state, ready to open in a browser (logged at start). */
+  connectLink: string;
+  redirectUri: string;
+  logger: Logger;
+  stop(): Promise<void>;
+}
+
+export class StartupError extends Error {}
+
+/** Connects to Redis once, failing fast with one clear line when it is not there. */
+async function connectRedis(config: Config, logger: Logger): Promise<Redis> {
+  const redis = createRedis(config.redis.url, config.redis.keyPrefix);
+  redis.on('error', (err: Error) => logger.warn({ err: { name: err.name, message: err.message } }, 'redis connection error'));
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch (err) {
+    redis.disconnect();
+    const where = new URL(config.redis.url);
+    throw new StartupError(`Cannot reach Redis at ${where.protocol}//${where.host} (REDIS_URL): ${(err as Error).message}`);
+  }
+  return redis;
+}
+
+export async function createApp(config: Config, deps: AppDeps = {}): Promise<RunningApp> {
+  const logger = deps.logger ?? createLogger(config.logLevel);
+  const redis = deps.redis ?? (await connectRedis(config, logger));
+  const ownsRedis = !deps.redis;
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  const httpServer = createServer(app);
+
+  // Until everything below is wired (the redirect URI needs the bound port), answer 503.
+  let ready = false;
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const requestId = randomUUID();
+    res.setHeader('x-request-id', requestId);
+    const started = process.hrtime.bigint();
+    res.on('finish', () =>
+      logger.info({ requestId, method: req.method, path: req.originalUrl.split('?')[0], status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'request'),
+    );
+    if (!ready) return void res.status(503).json({ error: { code: 'SERVICE_UNAVAILABLE', message: 'Starting up.' } });
+    next();
+  });
+
+  httpServer.listen(config.port, config.host);
+  await once(httpServer, 'listening');
+  const { port } = httpServer.address() as AddressInfo;
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+
+  let simulator: RunningSimulator | null = null;
+  let smartcar: SmartcarApi;
+  let redirectUri: string;
+  if (config.smartcar.credentials) {
+    redirectUri = config.smartcar.redirectUri!;
+    smartcar = createSmartcarClient({ ...config.smartcar.credentials, redirectUri, mode: config.smartcar.mode, timeoutMs: config.smartcar.timeoutMs, origins: config.smartcar.origins });
+  } else {
+    simulator = await startSimulator(config.simulator);
+    redirectUri = config.smartcar.redirectUri ?? `http://localhost:${port}/exchange`;
+    // Bound to every interface (a container): browsers and the SDK both reach it as localhost.
+    const wildcard = config.simulator.host === '0.0.0.0' || config.simulator.host === '::';
+    const origin = wildcard ? `http://localhost:${simulator.port}` : simulator.origin;
+    const origins = { auth: origin, api: origin, management: origin };
+    smartcar = createSmartcarClient({ ...simulator.client, redirectUri, mode: config.smartcar.mode, timeoutMs: config.smartcar.timeoutMs, origins });
+  }
+
+  const sessions = new SessionStore(redis);
+  const vault = new TokenVault(redis, new TokenCipher(config.tokenKey.key));
+  const tokens = new TokenProvider(vault);
+  const connect = new ConnectService(sessions, vault, tokens, smartcar, { scope: config.smartcar.scope, requireState: config.smartcar.requireState });
+  const vehicles = new VehicleService(connect, tokens, smartcar, new AttributesCache(redis));
+
+  const requestSession = (req: Request, res: Response) =>
+    new RequestSession(sessions, readSessionToken(req.headers), (cookie) => res.append('Set-Cookie', cookie), { secure: config.session.cookieSecure }, config.session.unconnectedTtlSec);
+
+  const resolvers = new Map<unknown, unknown>([
+    [ConnectResolver, new ConnectResolver(connect)],
+    [SessionResolver, new SessionResolver(vehicles)],
+    [VehicleResolver, new VehicleResolver(vehicles)],
+  ]);
+  const schema = await buildGatewaySchema({ get: (cls) => resolvers.get(cls) });
+  const production = config.env === 'production';
+  const apollo = new ApolloServer<GraphQLContext>({
+    schema,
+    introspection: !production,
+    csrfPrevention: true,
+    stopOnTerminationSignals: false, // main.ts owns the signals and stops everything in order
+    allowBatchedHttpRequests: false,
+    includeStacktraceInErrorResponses: false,
+    formatError: createFormatError(logger),
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      production ? ApolloServerPluginLandingPageDisabled() : ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: true }),
+    ],
+  });
+  await apollo.start();
+
+  app.use(
+    '/graphql',
+    express.json({ limit: '64kb' }),
+    expressMiddleware(apollo, {
+      context: async ({ req, res }): Promise<GraphQLContext> => {
+        const session = requestSession(req, res);
+        return { session, loaders: { attributes: vehicles.attributesLoader(session) } };
+      },
+    }),
+  );
+  app.use(tutorialRoutes({ connect, vehicles, requestSession, logger }));
+  app.use((_req: Request, res: Response) => void res.status(404).json({ error: { code: 'NOT_FOUND', message: 'No such route.' } }));
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const status = (err as { status?: number }).status;
+    if (status && status >= 400 && status < 500) return void res.status(status).json({ error: { code: 'BAD_USER_INPUT', message: 'Malformed request.' } });
+    logger.error({ err }, 'unhandled route error');
+    res.status(500).json({ error: { code: 'INTERNAL_SERVER_ERROR', message: 'Internal server error' } });
+  });
+  ready = true;
+
+  const connectLink = smartcar.authUrl({ scope: config.smartcar.scope });
+
+  return {
+    url,
+    port,
+    simulator,
+    connectLink,
+    redirectUri,
+    logger,
+    stop: async () => {
+      await apollo.stop(); // drains in-flight requests, then closes the HTTP server
+      logger.debug('http server drained');
+      if (ownsRedis) await redis.quit().catch(() => redis.disconnect());
+      await simulator?.stop();
+      logger.debug('stopped');
+    },
+  };
+}

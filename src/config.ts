@@ -1,0 +1,169 @@
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+
+/**
+ * The only reader of the environment (CONTRACT.md §2). Everything else receives a typed Config.
+ * A bad or missing variable stops the process at start with one message listing every problem.
+ */
+
+export type SmartcarMode = 'live' | 'test' | 'simulated';
+
+export interface Config {
+  env: 'production' | 'development' | 'test';
+  port: number;
+  host: string;
+  redis: { url: string; keyPrefix: string };
+  smartcar: {
+    /** `null`: no credentials, the gateway runs the built-in simulator. */
+    credentials: { clientId: string; clientSecret: string } | null;
+    /** `null` in simulator mode until the gateway knows its own URL (`http://localhost:PORT/exchange`). */
+    redirectUri: string | null;
+    mode: SmartcarMode;
+    requireState: boolean;
+    /** Permissions asked for when `connectUrl` gets no `scope`. */
+    scope: string[];
+    /** The SDK's own origin variables, as given (`null`: Smartcar's defaults). */
+    origins: { auth: string | null; api: string | null; management: string | null };
+    /** Deadline of every Smartcar call (the SDK's own default is 310 s). */
+    timeoutMs: number;
+  };
+  /** Where the built-in simulator listens when there are no credentials (port 0: any free port). */
+  simulator: { host: string; port: number };
+  /** AES-256-GCM key for token pairs at rest; `generated` when made up at start (simulator mode). */
+  tokenKey: { key: Buffer; generated: boolean };
+  session: { cookieSecure: boolean; unconnectedTtlSec: number };
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export const DEFAULT_SCOPE = [
+  'required:read_vehicle_info',
+  'read_vin',
+  'read_odometer',
+  'read_location',
+  'read_battery',
+  'read_charge',
+  'read_fuel',
+  'read_engine_oil',
+  'read_tires',
+  'read_security',
+  'control_security',
+  'control_charge',
+];
+
+const emptyToUndefined = (v: unknown) => (v === '' ? undefined : v);
+const optionalString = z.preprocess(emptyToUndefined, z.string().optional());
+const bool = (fallback: boolean) =>
+  z.preprocess(emptyToUndefined, z.enum(['true', 'false'], { message: 'must be "true" or "false"' }).optional()).transform((v) => (v === undefined ? fallback : v === 'true'));
+const origin = z.preprocess(
+  emptyToUndefined,
+  z
+    .string()
+    .regex(/^https?:\/\/[^/\s]+(\/[^\s]*[^/\s])?$/, 'must be an http(s) origin without a trailing slash (the SDK concatenates paths to it)')
+    .optional(),
+);
+
+const schema = z.object({
+  NODE_ENV: z.preprocess(emptyToUndefined, z.enum(['production', 'development', 'test']).default('development')),
+  PORT: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(65535).default(8000)),
+  HOST: z.preprocess(emptyToUndefined, z.string().min(1).default('127.0.0.1')),
+  REDIS_URL: z.preprocess(
+    emptyToUndefined,
+    z.string().regex(/^rediss?:\/\/\S+$/, 'must be a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
+  ),
+  REDIS_KEY_PREFIX: z.preprocess(emptyToUndefined, z.string().regex(/^[\w.:-]{1,64}$/, 'must be 1-64 of [A-Za-z0-9_.:-]').default('gw:')),
+  SMARTCAR_CLIENT_ID: optionalString,
+  SMARTCAR_CLIENT_SECRET: optionalString,
+  SMARTCAR_REDIRECT_URI: z.preprocess(
+    emptyToUndefined,
+    z.string().regex(/^[a-z][a-z0-9+.-]*:\/\/\S+$/i, 'must be an absolute URI, e.g. sc<clientId>://exchange or https://…/exchange').optional(),
+  ),
+  SMARTCAR_MODE: z.preprocess(emptyToUndefined, z.enum(['live', 'test', 'simulated']).default('test')),
+  SMARTCAR_REQUIRE_STATE: bool(false),
+  SMARTCAR_SCOPE: optionalString,
+  SMARTCAR_TIMEOUT_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(100).max(310_000).default(15_000)),
+  SMARTCAR_AUTH_ORIGIN: origin,
+  SMARTCAR_API_ORIGIN: origin,
+  SMARTCAR_MANAGEMENT_API_ORIGIN: origin,
+  TOKEN_ENCRYPTION_KEY: optionalString,
+  COOKIE_SECURE: z.preprocess(emptyToUndefined, z.enum(['true', 'false'], { message: 'must be "true" or "false"' }).optional()),
+  SIMULATOR_HOST: z.preprocess(emptyToUndefined, z.string().min(1).default('127.0.0.1')),
+  SIMULATOR_PORT: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(65535).default(0)),
+  LOG_LEVEL: z.preprocess(emptyToUndefined, z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')),
+});
+
+const PERMISSION = /^(required:)?[a-z_]{3,40}$/;
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = schema.safeParse(env);
+  const problems: string[] = [];
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) problems.push(`${issue.path.join('.')}: ${issue.message}`);
+  }
+  const e = parsed.success ? parsed.data : null;
+
+  const id = env.SMARTCAR_CLIENT_ID || undefined;
+  const secret = env.SMARTCAR_CLIENT_SECRET || undefined;
+  if (Boolean(id) !== Boolean(secret)) {
+    problems.push('SMARTCAR_CLIENT_ID and SMARTCAR_CLIENT_SECRET: set both (Smartcar) or neither (built-in simulator)');
+  }
+  const credentials = id && secret ? { clientId: id, clientSecret: secret } : null;
+  if (!credentials && env.NODE_ENV === 'production') {
+    problems.push('SMARTCAR_CLIENT_ID and SMARTCAR_CLIENT_SECRET: required when NODE_ENV=production (the built-in simulator is for development)');
+  }
+
+  let tokenKey: Config['tokenKey'] | null = null;
+  const rawKey = env.TOKEN_ENCRYPTION_KEY || undefined;
+  if (rawKey) {
+    const key = /^[A-Za-z0-9+/]+={0,2}$/.test(rawKey) ? Buffer.from(rawKey, 'base64') : Buffer.alloc(0);
+    if (key.length !== 32) problems.push('TOKEN_ENCRYPTION_KEY: must be the base64 of exactly 32 bytes (openssl rand -base64 32)');
+    else tokenKey = { key, generated: false };
+  } else if (credentials) {
+    problems.push('TOKEN_ENCRYPTION_KEY: required when Smartcar credentials are set (openssl rand -base64 32)');
+  } else {
+    tokenKey = { key: randomBytes(32), generated: true };
+  }
+
+  if (credentials && !(env.SMARTCAR_REDIRECT_URI || undefined)) {
+    problems.push('SMARTCAR_REDIRECT_URI: required when Smartcar credentials are set (it must match the Connect URL and your Smartcar dashboard)');
+  }
+
+  const scope = (env.SMARTCAR_SCOPE || undefined)?.split(/[\s,]+/).filter(Boolean) ?? DEFAULT_SCOPE;
+  const badScope = scope.filter((s) => !PERMISSION.test(s));
+  if (badScope.length) problems.push(`SMARTCAR_SCOPE: not permission names: ${badScope.join(', ')}`);
+
+  if (problems.length || !e || !tokenKey) throw new ConfigError(problems);
+
+  return {
+    env: e.NODE_ENV,
+    port: e.PORT,
+    host: e.HOST,
+    redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX },
+    smartcar: {
+      credentials,
+      redirectUri: e.SMARTCAR_REDIRECT_URI ?? null,
+      mode: e.SMARTCAR_MODE,
+      requireState: e.SMARTCAR_REQUIRE_STATE,
+      scope,
+      origins: {
+        auth: e.SMARTCAR_AUTH_ORIGIN ?? null,
+        api: e.SMARTCAR_API_ORIGIN ?? null,
+        management: e.SMARTCAR_MANAGEMENT_API_ORIGIN ?? null,
+      },
+      timeoutMs: e.SMARTCAR_TIMEOUT_MS,
+    },
+    simulator: { host: e.SIMULATOR_HOST, port: e.SIMULATOR_PORT },
+    tokenKey,
+    session: {
+      cookieSecure: e.COOKIE_SECURE === undefined ? e.NODE_ENV === 'production' : e.COOKIE_SECURE === 'true',
+      unconnectedTtlSec: 86_400,
+    },
+    logLevel: e.LOG_LEVEL,
+  };
+}

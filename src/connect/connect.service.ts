@@ -1,0 +1,108 @@
+import { randomBytes } from 'node:crypto';
+import { AppError, badInput, fromUpstream, UpstreamError } from '../errors';
+import type { RequestSession } from '../session/request-session';
+import type { ConnectionRef, Session, SessionStore } from '../session/session.store';
+import type { SmartcarApi } from '../smartcar/smartcar.client';
+import type { TokenProvider } from '../tokens/token.provider';
+import type { TokenVault } from '../tokens/token.vault';
+
+/**
+ * Connecting a car: the Connect URL (with a state bound to the session) and the code exchange, which
+ * stores the token pair before anything else can fail, then lists the user's vehicles.
+ */
+
+export interface ConnectUrlArgs {
+  scope?: string[] | null;
+  forcePrompt?: boolean | null;
+  make?: string | null;
+  singleSelectVin?: string | null;
+}
+
+export interface ConnectOptions {
+  scope: string[];
+  requireState: boolean;
+}
+
+const PERMISSION = /^(required:)?[a-z_]{3,40}$/;
+const MAKE = /^[A-Za-z0-9_-]{1,40}$/;
+const VIN = /^[A-HJ-NPR-Z0-9]{17}$/i;
+/** Smartcar codes are UUIDs; allow any URL-safe token of sane length. */
+const CODE = /^[A-Za-z0-9._~-]{1,512}$/;
+
+export class ConnectService {
+  constructor(
+    private readonly sessions: SessionStore,
+    private readonly vault: TokenVault,
+    private readonly tokens: TokenProvider,
+    private readonly smartcar: SmartcarApi,
+    private readonly options: ConnectOptions,
+  ) {}
+
+  /** A Connect URL for the caller's session (created when missing), with a fresh single-use state. */
+  async connectUrl(rs: RequestSession, args: ConnectUrlArgs): Promise<string> {
+    const scope = args.scope ?? this.options.scope;
+    const problems: string[] = [];
+    if (scope.length === 0) problems.push('scope must not be empty');
+    const badScope = scope.filter((s) => !PERMISSION.test(s));
+    if (badScope.length) problems.push(`scope: not permission names: ${badScope.slice(0, 5).map((s) => JSON.stringify(s.slice(0, 50))).join(', ')}`);
+    if (args.make != null && !MAKE.test(args.make)) problems.push('make: 1-40 letters, digits, "-" or "_"');
+    if (args.singleSelectVin != null && !VIN.test(args.singleSelectVin)) problems.push('singleSelectVin: a 17-character VIN');
+    if (problems.length) throw badInput(problems.join('; '));
+
+    const session = await rs.ensure();
+    const state = await this.sessions.issueState(session.hash);
+    return this.smartcar.authUrl({
+      scope,
+      state,
+      ...(args.forcePrompt != null && { forcePrompt: args.forcePrompt }),
+      ...(args.make != null && { make: args.make }),
+      ...(args.singleSelectVin != null && { singleSelectVin: args.singleSelectVin }),
+    });
+  }
+
+  /**
+   * Exchanges an authorization code and connects its vehicles to the caller's session. Returns the
+   * vehicle ids of the new connection.
+   */
+  async exchange(rs: RequestSession, code: string, state: string | null | undefined): Promise<string[]> {
+    if (!CODE.test(code)) throw badInput('code: not an authorization code');
+    if (state != null && state.length > 256) throw badInput('state: too long');
+    let session = await rs.ensure();
+    if (state != null) {
+      if (!(await this.sessions.consumeState(session.hash, state))) {
+        throw badInput('state: unknown, expired, already used, or issued to another session. Ask for a new connectUrl.');
+      }
+    } else if (this.options.requireState) {
+      throw badInput('state: required. Use the state of the connectUrl this session asked for.');
+    }
+
+    const pair = await this.smartcar.exchangeCode(code).catch((e: unknown) => {
+      throw e instanceof UpstreamError ? fromUpstream(e, 'exchange') : e;
+    });
+
+    // Store the pair first: once Smartcar has answered, the code is spent, and a pair lost here
+    // would mean sending the driver through Connect again.
+    const ref: ConnectionRef = { id: randomBytes(12).toString('base64url'), userId: null, vehicleIds: null, createdAt: Date.now() };
+    const attached = await this.sessions.attach(session, ref, this.vault.seal(session.hash, ref.id, pair), pair.refreshExpiresAt);
+    if (!attached) throw new AppError('UNAUTHENTICATED', 'The session ended during the exchange. Start again.');
+    rs.update((session = attached));
+
+    const described = await this.describe(rs, session, ref);
+    return described.vehicleIds ?? [];
+  }
+
+  /**
+   * Lists a connection's Smartcar user and vehicles and records them. Also used later for a
+   * connection whose listing failed at exchange time.
+   */
+  async describe(rs: RequestSession, session: Session, ref: ConnectionRef): Promise<ConnectionRef> {
+    const [userId, vehicleIds] = await this.tokens.withAccessToken(session, ref.id, (token) =>
+      Promise.all([this.smartcar.userId(token), this.smartcar.vehicleIds(token)]),
+    );
+    const described: ConnectionRef = { ...ref, userId, vehicleIds };
+    const updated = await this.sessions.describe(session, described);
+    if (!updated) throw new AppError('UNAUTHENTICATED', 'The session ended meanwhile.');
+    rs.update(updated);
+    return described;
+  }
+}

@@ -1,0 +1,34 @@
+import pino, { type DestinationStream, type Logger } from 'pino';
+
+/**
+ * Structured JSON logs. Redaction is a safety net: code never logs tokens, cookies, codes or states
+ * on purpose, and these paths are censored should one slip into a logged object.
+ */
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'res.headers["set-cookie"]',
+  '*.accessToken',
+  '*.refreshToken',
+  '*.access_token',
+  '*.refresh_token',
+  '*.token',
+  '*.code',
+  '*.state',
+  '*.authorization',
+  '*.cookie',
+];
+
+export type { Logger };
+
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  return pino(
+    {
+      level,
+      base: { service: 'vehicle-gateway' },
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
+    destination,
+  );
+}

@@ -1,0 +1,44 @@
+import { createApp, StartupError } from './app';
+import { ConfigError, loadConfig } from './config';
+
+/** The only entry: loadConfig() → createApp() → listen; SIGTERM/SIGINT → stop(). */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const app = await createApp(config);
+  const log = app.logger;
+  if (app.simulator) {
+    log.info({ simulator: app.simulator.origin }, `No Smartcar credentials: using the built-in Smartcar simulator at ${app.simulator.origin}`);
+  }
+  if (config.tokenKey.generated) {
+    log.warn('TOKEN_ENCRYPTION_KEY is not set: using a random key; sessions will not survive a restart');
+  }
+  const local = app.url.replace('127.0.0.1', 'localhost');
+  log.info({ url: app.url }, `Gateway ready. Apollo Sandbox: ${local}/graphql`);
+  log.info({ redirectUri: app.redirectUri }, `Connect a car: ${app.connectLink}`);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    app.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'stop failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled rejection'));
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof ConfigError || err instanceof StartupError) {
+    console.error(err.message);
+  } else {
+    console.error('Failed to start:', err);
+  }
+  process.exit(1);
+});

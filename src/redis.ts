@@ -1,0 +1,54 @@
+import Redis from 'ioredis';
+import { serviceUnavailable } from './errors';
+
+/**
+ * Redis connection and the boundary that turns "Redis is not there" into SERVICE_UNAVAILABLE.
+ * No offline queue: while Redis is down a command fails at once instead of piling up in memory,
+ * and every command is bounded by `commandTimeout`, so a hung Redis cannot hang a request.
+ */
+
+export function createRedis(url: string, keyPrefix: string): Redis {
+  return new Redis(url, {
+    keyPrefix,
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: 1_000,
+    connectTimeout: 2_000,
+    // Reconnect forever, backing off to 2 s: the gateway recovers by itself when Redis returns.
+    retryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
+  });
+}
+
+/** Replies that mean "not available right now" rather than "your command is wrong". */
+const UNAVAILABLE_REPLY = /^(LOADING|READONLY|CLUSTERDOWN|MASTERDOWN|TRYAGAIN|BUSY|NOREPLICAS)/;
+
+export function isRedisUnavailable(err: unknown): boolean {
+  const e = err as { name?: string; message?: string } | null;
+  if (!e || typeof e !== 'object') return false;
+  if (e.name === 'ReplyError') return UNAVAILABLE_REPLY.test(e.message ?? '');
+  return (
+    e.name === 'MaxRetriesPerRequestError' ||
+    /Connection is closed|Stream isn't writeable|Command timed out|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND/.test(e.message ?? '')
+  );
+}
+
+/** Runs Redis work; an outage becomes SERVICE_UNAVAILABLE, anything else propagates unchanged. */
+export async function redisCall<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (isRedisUnavailable(err)) throw serviceUnavailable(err);
+    throw err;
+  }
+}
+
+/**
+ * Key layout. Everything of one session shares the `{hash}` tag, so multi-key transactions and locks
+ * stay in one slot on Redis Cluster. Keys hold only the SHA-256 of the session token.
+ */
+export const keys = {
+  session: (h: string) => `sess:{${h}}`,
+  state: (h: string, state: string) => `sess:{${h}}:state:${state}`,
+  connection: (h: string, connectionId: string) => `sess:{${h}}:conn:${connectionId}`,
+};

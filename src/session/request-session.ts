@@ -1,0 +1,70 @@
+import { serialize } from 'cookie';
+import { unauthenticated } from '../errors';
+import { hashSessionToken, SESSION_COOKIE } from './session.token';
+import type { Session, SessionStore } from './session.store';
+
+/**
+ * The caller's session for one HTTP request: loaded from Redis at most once (lazily, so a Redis
+ * outage surfaces as SERVICE_UNAVAILABLE at the field that needed it), created on demand by the
+ * operations allowed to create one, which then set the `sid` cookie.
+ */
+
+export interface CookieOptions {
+  secure: boolean;
+}
+
+export type SetCookie = (header: string) => void;
+
+export class RequestSession {
+  private loading: Promise<Session | null> | null = null;
+  private creating: Promise<Session> | null = null;
+
+  constructor(
+    private readonly store: SessionStore,
+    private readonly token: string | null,
+    private readonly setCookie: SetCookie,
+    private readonly cookie: CookieOptions,
+    private readonly unconnectedTtlSec: number,
+  ) {}
+
+  /** The session presented with the request, or null (none, unknown, expired or malformed). */
+  get(): Promise<Session | null> {
+    this.loading ??= this.token === null ? Promise.resolve(null) : this.store.load(hashSessionToken(this.token));
+    return this.loading;
+  }
+
+  async require(): Promise<Session> {
+    const s = await this.get();
+    if (!s) throw unauthenticated();
+    return s;
+  }
+
+  /** The caller's session, created (with its cookie) when there is none. Concurrent callers share one. */
+  async ensure(): Promise<Session> {
+    const s = await this.get();
+    if (s) return s;
+    this.creating ??= this.create().then(({ session }) => session);
+    return this.creating;
+  }
+
+  /** A brand-new session (createSession): it replaces the request's session from here on. */
+  async create(): Promise<{ token: string; session: Session }> {
+    const created = await this.store.create(this.unconnectedTtlSec);
+    this.setCookie(
+      serialize(SESSION_COOKIE, created.token, {
+        httpOnly: true,
+        sameSite: 'lax',
+        path: '/',
+        secure: this.cookie.secure,
+        expires: new Date(created.session.expiresAt),
+      }),
+    );
+    this.loading = Promise.resolve(created.session);
+    return created;
+  }
+
+  /** After a change this request made (a new connection), later resolvers see the new state. */
+  update(session: Session): void {
+    this.loading = Promise.resolve(session);
+  }
+}

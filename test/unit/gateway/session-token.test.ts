@@ -1,0 +1,20 @@
+import { hashSessionToken, newSessionToken, readSessionToken } from '../../../src/session/session.token';
+
+test('tokens carry 256 random bits; only their hash is used as an id', () => {
+  const t = newSessionToken();
+  expect(t).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  expect(newSessionToken()).not.toBe(t);
+  expect(hashSessionToken(t)).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  expect(hashSessionToken(t)).not.toBe(t);
+});
+
+test('read from the bearer header first, then the sid cookie; malformed means none', () => {
+  const a = newSessionToken();
+  const b = newSessionToken();
+  expect(readSessionToken({ authorization: `Bearer ${a}`, cookie: `sid=${b}` })).toBe(a);
+  expect(readSessionToken({ cookie: `other=1; sid=${b}` })).toBe(b);
+  expect(readSessionToken({ authorization: 'Bearer short', cookie: `sid=${b}` })).toBeNull();
+  expect(readSessionToken({ authorization: `Basic ${a}` , cookie: `sid=${b}` })).toBe(b);
+  expect(readSessionToken({ cookie: 'sid=%E0%A4%A' })).toBeNull();
+  expect(readSessionToken({})).toBeNull();
+});
