@@ -11,7 +11,6 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type Redis from 'ioredis';
 import type { Config } from './config';
-import { ConnectService } from './connect/connect.service';
 import type { GraphQLContext } from './graphql/context';
 import { createFormatError } from './graphql/format-error';
 import { buildGatewaySchema } from './graphql/schema';
@@ -19,18 +18,14 @@ import { ConnectResolver } from './graphql/connect.resolver';
 import { SessionResolver } from './graphql/session.resolver';
 import { VehicleResolver } from './graphql/vehicle.resolver';
 import { createLogger, type Logger } from './logger';
-import { createRedis } from './redis';
+import { connectRedis } from './redis';
 import { tutorialRoutes } from './rest/tutorial.routes';
 import { RequestSession } from './session/request-session';
-import { SessionStore } from './session/session.store';
 import { readSessionToken } from './session/session.token';
 import { startSimulator, type RunningSimulator } from './simulator';
 import { createSmartcarClient, type SmartcarApi } from './smartcar/smartcar.client';
-import { TokenCipher } from './tokens/token.cipher';
-import { TokenProvider } from './tokens/token.provider';
-import { TokenVault } from './tokens/token.vault';
-import { AttributesCache } from './vehicles/attributes.cache';
-import { VehicleService } from './vehicles/vehicle.service';
+import { buildServices } from './services';
+import { sweepIdleConnections, type SweepResult } from './tokens/refresh.sweep';
 
 export interface AppDeps {
   logger?: Logger;
@@ -48,29 +43,14 @@ export interface RunningApp {
   connectLink: string;
   redirectUri: string;
   logger: Logger;
+  /** One sweep of idle connections now (the server also runs it every TOKEN_SWEEP_INTERVAL_SEC). */
+  sweepNow(): Promise<SweepResult>;
   stop(): Promise<void>;
-}
-
-export class StartupError extends Error {}
-
-/** Connects to Redis once, failing fast with one clear line when it is not there. */
-async function connectRedis(config: Config, logger: Logger): Promise<Redis> {
-  const redis = createRedis(config.redis.url, config.redis.keyPrefix);
-  redis.on('error', (err: Error) => logger.warn({ err: { name: err.name, message: err.message } }, 'redis connection error'));
-  try {
-    await redis.connect();
-    await redis.ping();
-  } catch (err) {
-    redis.disconnect();
-    const where = new URL(config.redis.url);
-    throw new StartupError(`Cannot reach Redis at ${where.protocol}//${where.host} (REDIS_URL): ${(err as Error).message}`);
-  }
-  return redis;
 }
 
 export async function createApp(config: Config, deps: AppDeps = {}): Promise<RunningApp> {
   const logger = deps.logger ?? createLogger(config.logLevel);
-  const redis = deps.redis ?? (await connectRedis(config, logger));
+  const redis = deps.redis ?? (await connectRedis(config.redis, logger));
   const ownsRedis = !deps.redis;
 
   const app = express();
@@ -112,11 +92,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
     smartcar = createSmartcarClient({ ...simulator.client, redirectUri, mode: config.smartcar.mode, timeoutMs: config.smartcar.timeoutMs, origins });
   }
 
-  const sessions = new SessionStore(redis);
-  const vault = new TokenVault(redis, new TokenCipher(config.tokenKey.key));
-  const tokens = new TokenProvider(vault);
-  const connect = new ConnectService(sessions, vault, tokens, smartcar, { scope: config.smartcar.scope, requireState: config.smartcar.requireState });
-  const vehicles = new VehicleService(connect, tokens, smartcar, new AttributesCache(redis));
+  const { sessions, tokens, connect, vehicles } = buildServices(config, redis, smartcar, logger);
 
   const requestSession = (req: Request, res: Response) =>
     new RequestSession(sessions, readSessionToken(req.headers), (cookie) => res.append('Set-Cookie', cookie), { secure: config.session.cookieSecure }, config.session.unconnectedTtlSec);
@@ -163,6 +139,13 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
   });
   ready = true;
 
+  // Keeps idle connections alive (refresh tokens die after 60 days unused); one instance at a time.
+  const sweepNow = () => sweepIdleConnections({ redis, keyPrefix: config.redis.keyPrefix, tokens, logger }, config.refresh.sweepAgeDays * 86_400_000);
+  const sweepTimer =
+    config.refresh.sweepIntervalSec > 0
+      ? setInterval(() => void sweepNow().catch((err: unknown) => logger.error({ err }, 'idle-connection sweep failed')), config.refresh.sweepIntervalSec * 1000).unref()
+      : null;
+
   const connectLink = smartcar.authUrl({ scope: config.smartcar.scope });
 
   return {
@@ -172,7 +155,9 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
     connectLink,
     redirectUri,
     logger,
+    sweepNow,
     stop: async () => {
+      if (sweepTimer) clearInterval(sweepTimer);
       await apollo.stop(); // drains in-flight requests, then closes the HTTP server
       logger.debug('http server drained');
       if (ownsRedis) await redis.quit().catch(() => redis.disconnect());

@@ -27,6 +27,19 @@ export interface Config {
     /** Deadline of every Smartcar call (the SDK's own default is 310 s). */
     timeoutMs: number;
   };
+  /** Transparent refresh (see src/tokens/token.provider.ts). */
+  refresh: {
+    /** Refresh before use when the access token expires within this (clock skew + Smartcar latency). */
+    marginSec: number;
+    /** Bound on a refresh lock; longer than a Smartcar call, so a live holder never loses it. */
+    lockTtlMs: number;
+    /** After a transient refresh failure, no new attempt for this long (do not hammer Smartcar). */
+    cooldownMs: number;
+    /** Refresh-token age after which the sweep refreshes an idle connection. */
+    sweepAgeDays: number;
+    /** How often the in-server sweep runs; 0 turns it off. */
+    sweepIntervalSec: number;
+  };
   /** Where the built-in simulator listens when there are no credentials (port 0: any free port). */
   simulator: { host: string; port: number };
   /** AES-256-GCM key for token pairs at rest; `generated` when made up at start (simulator mode). */
@@ -93,6 +106,11 @@ const schema = z.object({
   SMARTCAR_MANAGEMENT_API_ORIGIN: origin,
   TOKEN_ENCRYPTION_KEY: optionalString,
   COOKIE_SECURE: z.preprocess(emptyToUndefined, z.enum(['true', 'false'], { message: 'must be "true" or "false"' }).optional()),
+  TOKEN_REFRESH_MARGIN_SEC: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(3600).default(300)),
+  TOKEN_REFRESH_LOCK_TTL_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(500).max(600_000).optional()),
+  TOKEN_REFRESH_COOLDOWN_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(600_000).default(5_000)),
+  TOKEN_SWEEP_AGE_DAYS: z.preprocess(emptyToUndefined, z.coerce.number().min(0).max(59).default(50)),
+  TOKEN_SWEEP_INTERVAL_SEC: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(86_400 * 7).default(3_600)),
   SIMULATOR_HOST: z.preprocess(emptyToUndefined, z.string().min(1).default('127.0.0.1')),
   SIMULATOR_PORT: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(65535).default(0)),
   LOG_LEVEL: z.preprocess(emptyToUndefined, z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')),
@@ -138,6 +156,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const badScope = scope.filter((s) => !PERMISSION.test(s));
   if (badScope.length) problems.push(`SMARTCAR_SCOPE: not permission names: ${badScope.join(', ')}`);
 
+  const lockTtlMs = e ? (e.TOKEN_REFRESH_LOCK_TTL_MS ?? e.SMARTCAR_TIMEOUT_MS + 5_000) : 0;
+  if (e && lockTtlMs <= e.SMARTCAR_TIMEOUT_MS) {
+    problems.push('TOKEN_REFRESH_LOCK_TTL_MS: must exceed SMARTCAR_TIMEOUT_MS, or a slow refresh could lose its lock to a second one');
+  }
+
   if (problems.length || !e || !tokenKey) throw new ConfigError(problems);
 
   return {
@@ -157,6 +180,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         management: e.SMARTCAR_MANAGEMENT_API_ORIGIN ?? null,
       },
       timeoutMs: e.SMARTCAR_TIMEOUT_MS,
+    },
+    refresh: {
+      marginSec: e.TOKEN_REFRESH_MARGIN_SEC,
+      lockTtlMs,
+      cooldownMs: e.TOKEN_REFRESH_COOLDOWN_MS,
+      sweepAgeDays: e.TOKEN_SWEEP_AGE_DAYS,
+      sweepIntervalSec: e.TOKEN_SWEEP_INTERVAL_SEC,
     },
     simulator: { host: e.SIMULATOR_HOST, port: e.SIMULATOR_PORT },
     tokenKey,

@@ -57,6 +57,9 @@ export class AppError extends Error {
   }
 }
 
+/** The process cannot start (Redis unreachable, ...): main prints the message alone and exits 1. */
+export class StartupError extends Error {}
+
 export const unauthenticated = (message = 'Sign in first: no valid session.') => new AppError('UNAUTHENTICATED', message);
 export const badInput = (message: string, extensions: Record<string, unknown> = {}) => new AppError('BAD_USER_INPUT', message, extensions);
 export const serviceUnavailable = (cause: unknown) =>

@@ -1,5 +1,6 @@
-import { createApp, StartupError } from './app';
+import { createApp } from './app';
 import { ConfigError, loadConfig } from './config';
+import { StartupError } from './errors';
 
 /** The only entry: loadConfig() → createApp() → listen; SIGTERM/SIGINT → stop(). */
 async function main(): Promise<void> {

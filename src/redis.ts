@@ -1,5 +1,6 @@
 import Redis from 'ioredis';
-import { serviceUnavailable } from './errors';
+import { serviceUnavailable, StartupError } from './errors';
+import type { Logger } from './logger';
 
 /**
  * Redis connection and the boundary that turns "Redis is not there" into SERVICE_UNAVAILABLE.
@@ -18,6 +19,21 @@ export function createRedis(url: string, keyPrefix: string): Redis {
     // Reconnect forever, backing off to 2 s: the gateway recovers by itself when Redis returns.
     retryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
   });
+}
+
+/** Connects once, failing fast with one clear line when Redis is not there. */
+export async function connectRedis(options: { url: string; keyPrefix: string }, logger: Logger): Promise<Redis> {
+  const redis = createRedis(options.url, options.keyPrefix);
+  redis.on('error', (err: Error) => logger.warn({ err: { name: err.name, message: err.message } }, 'redis connection error'));
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch (err) {
+    redis.disconnect();
+    const where = new URL(options.url);
+    throw new StartupError(`Cannot reach Redis at ${where.protocol}//${where.host} (REDIS_URL): ${(err as Error).message}`);
+  }
+  return redis;
 }
 
 /** Replies that mean "not available right now" rather than "your command is wrong". */
@@ -51,4 +67,11 @@ export const keys = {
   session: (h: string) => `sess:{${h}}`,
   state: (h: string, state: string) => `sess:{${h}}:state:${state}`,
   connection: (h: string, connectionId: string) => `sess:{${h}}:conn:${connectionId}`,
+  refreshLock: (h: string, connectionId: string) => `sess:{${h}}:conn:${connectionId}:lock`,
+  refreshCooldown: (h: string, connectionId: string) => `sess:{${h}}:conn:${connectionId}:cooldown`,
+  /** The sweep's own lock: one instance sweeps at a time. */
+  sweepLock: () => 'sweep:lock',
 };
+
+/** `sess:{<hash>}:conn:<id>` exactly (not its lock or cooldown keys). */
+export const CONNECTION_KEY = /^sess:\{([A-Za-z0-9_-]{43})\}:conn:([A-Za-z0-9_-]+)$/;

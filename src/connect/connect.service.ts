@@ -60,6 +60,12 @@ export class ConnectService {
     });
   }
 
+  /** A Connect URL with the default scope for a session that must connect again (RECONNECT_REQUIRED). */
+  async reconnectUrl(sessionHash: string): Promise<string> {
+    const state = await this.sessions.issueState(sessionHash);
+    return this.smartcar.authUrl({ scope: this.options.scope, state });
+  }
+
   /**
    * Exchanges an authorization code and connects its vehicles to the caller's session. Returns the
    * vehicle ids of the new connection.
@@ -96,7 +102,7 @@ export class ConnectService {
    * connection whose listing failed at exchange time.
    */
   async describe(rs: RequestSession, session: Session, ref: ConnectionRef): Promise<ConnectionRef> {
-    const [userId, vehicleIds] = await this.tokens.withAccessToken(session, ref.id, (token) =>
+    const [userId, vehicleIds] = await this.tokens.withAccessToken(session.hash, ref.id, (token) =>
       Promise.all([this.smartcar.userId(token), this.smartcar.vehicleIds(token)]),
     );
     const described: ConnectionRef = { ...ref, userId, vehicleIds };

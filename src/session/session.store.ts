@@ -96,6 +96,7 @@ export class SessionStore {
         sealedPair,
         String(refreshExpiresAt),
         String(expiresAt),
+        String(this.now()),
       ),
     );
     if (ok !== 1) return null;
@@ -118,10 +119,10 @@ export class SessionStore {
   }
 }
 
-/** KEYS: session, connection. ARGV: field, ref, sealed pair, connection expiry, session expiry (ms). */
+/** KEYS: session, connection. ARGV: field, ref, sealed pair, connection expiry, session expiry, issued at (ms). */
 const ATTACH = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[2], 'pair', ARGV[3], 'ver', 1)
+redis.call('HSET', KEYS[2], 'pair', ARGV[3], 'ver', 1, 'iat', ARGV[6])
 redis.call('PEXPIREAT', KEYS[2], ARGV[4])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2], 'expires', ARGV[5])
 redis.call('PEXPIREAT', KEYS[1], ARGV[5])

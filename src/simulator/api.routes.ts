@@ -98,6 +98,10 @@ export function apiRoutes(auth: AuthState, opts: ResolvedOptions): Router {
     const send = (a: Answer) => response.status(a.status).set(a.headers).json(a.body);
     try {
       if (parts[0] !== 'v2.0') throw /^v\d/.test(parts[0] ?? '') ? apiErrors.versionNotFound() : apiErrors.pathNotFound();
+      if (parts[1] === 'vehicles' && parts.length > 2) {
+        record.vehicleId = parts[2];
+        record.endpoint = '/' + parts.slice(3).join('/');
+      }
       const units = unitSystemOf(req);
       record.unitSystem = units;
       const grant = auth.authenticate(req.headers.authorization);
@@ -113,9 +117,7 @@ export function apiRoutes(auth: AuthState, opts: ResolvedOptions): Router {
         return send({ status: 200, body: { vehicles: ids.slice(offset, offset + limit), paging: { count: ids.length, offset } }, headers: {} });
       }
       const vehicle = auth.vehicle(grant, parts[2]!);
-      record.vehicleId = vehicle.id;
-      const path = '/' + parts.slice(3).join('/');
-      record.endpoint = path;
+      const path = record.endpoint!;
       if (path === '/batch') {
         if (req.method !== 'POST') throw apiErrors.pathNotFound();
         return send(batch(grant, vehicle, req, requestId, record));

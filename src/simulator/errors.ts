@@ -133,3 +133,36 @@ export class OAuthError extends Error {
     return { error: this.error, error_description: this.errorDescription };
   }
 }
+
+/** The API error Smartcar sends with this status (for injected faults). */
+export function apiErrorFor(status: number, retryAfterSec: number): ApiError {
+  switch (status) {
+    case 400:
+      return apiErrors.validation('The request is invalid.');
+    case 401:
+      return apiErrors.authentication();
+    case 403:
+      return apiErrors.permission('Your application is missing a permission required for this request.');
+    case 404:
+      return apiErrors.pathNotFound();
+    case 409:
+      return apiErrors.asleep();
+    case 429:
+      return apiErrors.rateLimited(retryAfterSec);
+    case 430:
+      return new ApiError(430, 'BILLING', 'VEHICLE_REQUEST_LIMIT', 'You have reached the request limit for this vehicle in your plan.', 'CONTACT_SUPPORT');
+    case 501:
+      return apiErrors.notCapable('VEHICLE_NOT_CAPABLE', 'this request');
+    case 502:
+      return apiErrors.upstream();
+    default:
+      return new ApiError(status, 'SERVER', 'INTERNAL', 'An internal Smartcar error occurred.', 'RETRY_LATER');
+  }
+}
+
+/** The token endpoint's error with this status (for injected faults). */
+export function oauthErrorFor(status: number): OAuthError {
+  if (status === 400) return new OAuthError(400, 'invalid_grant', 'Invalid or expired refresh token.');
+  if (status === 401) return new OAuthError(401, 'invalid_client', 'Invalid or missing client credentials.');
+  return new OAuthError(status, 'server_error', 'The authorization server is temporarily unavailable.');
+}

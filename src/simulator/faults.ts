@@ -9,7 +9,8 @@ import { randomUUID } from 'node:crypto';
 export type FaultTarget = 'token' | 'connect' | 'api' | 'all';
 
 /**
- * - `error`: answer `status` with Smartcar's JSON error body for that part (OAuth or v2.0).
+ * - `error`: answer `status` (default 503) with the JSON error Smartcar sends with that status, for that
+ *   part (OAuth `{error, error_description}` or the v2.0 envelope).
  * - `html`: answer `status` with an HTML page, as a load balancer in front of Smartcar would.
  * - `delay`: wait `delayMs`, then answer normally.
  * - `hang`: accept the request and never answer; the socket is destroyed after `delayMs`.

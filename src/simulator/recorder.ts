@@ -18,6 +18,7 @@ export interface RecordedRequest {
   clientId?: string;
   /** API requests whose token was valid. */
   userId?: string;
+  /** The vehicle in the path (also when the request was refused). */
   vehicleId?: string;
   /** The per-vehicle endpoint, e.g. `/odometer`, `/` (attributes) or `/batch`. */
   endpoint?: string;

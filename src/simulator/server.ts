@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { adminRoutes } from './admin.routes';
 import { apiRoutes } from './api.routes';
 import { AuthState } from './auth.state';
-import { newRequestId } from './errors';
+import { apiErrorFor, newRequestId, oauthErrorFor } from './errors';
 import { Faults, type ActiveFault, type FaultSpec } from './faults';
 import { oauthRoutes } from './oauth.routes';
 import { resolveOptions, type MutableSettings, type SimClient, type SimulatorOptions } from './options';
@@ -87,18 +87,11 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
       case 'error': {
         const status = fault.status ?? 503;
         if (target === 'token' || target === 'connect') {
-          res.status(status).json({ error: 'server_error', error_description: 'The authorization server is temporarily unavailable.' });
+          const e = oauthErrorFor(status);
+          res.status(status).json(e.body());
         } else {
-          res.status(status).json({
-            type: 'SERVER',
-            code: 'INTERNAL',
-            description: 'An internal Smartcar error occurred.',
-            docURL: 'https://smartcar.com/docs/errors/api-errors/server-errors#INTERNAL',
-            statusCode: status,
-            requestId,
-            resolution: { type: 'RETRY_LATER' },
-            suggestedUserMessage: 'Something went wrong. Please try again later.',
-          });
+          const e = apiErrorFor(status, opts.retryAfterSec);
+          res.status(status).set(e.headers()).json(e.body(requestId));
         }
         return;
       }

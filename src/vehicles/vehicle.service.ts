@@ -1,6 +1,6 @@
 import DataLoader from 'dataloader';
 import type { ConnectService } from '../connect/connect.service';
-import { AppError } from '../errors';
+import { AppError, UpstreamError } from '../errors';
 import type { RequestSession } from '../session/request-session';
 import type { ConnectionRef, Session } from '../session/session.store';
 import type { SmartcarApi, VehicleAttributes } from '../smartcar/smartcar.client';
@@ -75,9 +75,16 @@ export class VehicleService {
       return !cached[i];
     });
     if (misses.length === 0) return;
-    const fetched = await this.tokens.withAccessToken(session, ref.id, (token) =>
-      mapSettled(misses, UPSTREAM_CONCURRENCY, (id) => this.smartcar.attributes(token, id)),
-    );
+    const fetch = (token: string, ids: string[]) => mapSettled(ids, UPSTREAM_CONCURRENCY, (id) => this.smartcar.attributes(token, id));
+    let token = await this.tokens.lend(session.hash, ref.id);
+    const fetched = await fetch(token.accessToken, misses);
+    // Smartcar said 401 to a token we thought valid: refresh once, retry only those, once.
+    const rejected = misses.filter((_, i) => isAuthFailure(fetched[i]!));
+    if (rejected.length) {
+      token = await this.tokens.renew(session.hash, ref.id, token);
+      const retried = await fetch(token.accessToken, rejected);
+      rejected.forEach((id, j) => (fetched[misses.indexOf(id)] = retried[j]!));
+    }
     const good: VehicleAttributes[] = [];
     fetched.forEach((r, i) => {
       const id = misses[i]!;
@@ -87,6 +94,10 @@ export class VehicleService {
     // A failed cache write costs a later upstream call, nothing more: the answer stands.
     await this.cache.set(session.hash, ref.id, good).catch(() => undefined);
   }
+}
+
+function isAuthFailure(r: PromiseSettledResult<unknown>): boolean {
+  return r.status === 'rejected' && r.reason instanceof UpstreamError && r.reason.isAuthentication;
 }
 
 /** The newest connection that reaches this vehicle (a newer pair supersedes an older one). */

@@ -19,6 +19,8 @@ export interface Stack {
   /** A client on the test Redis, without key prefix. */
   redis: Redis;
   prefix: string;
+  /** TOKEN_ENCRYPTION_KEY of the stack (base64). */
+  tokenKey: string;
   logs: string[];
   /** Another gateway on the same simulator and Redis prefix, with extra environment. */
   another(env?: Record<string, string>): Promise<RunningApp>;
@@ -51,6 +53,7 @@ export async function startStack(options: { env?: Record<string, string>; simula
     TOKEN_ENCRYPTION_KEY: key,
     SMARTCAR_REDIRECT_URI: 'http://localhost:8000/exchange',
     LOG_LEVEL: 'debug',
+    TOKEN_SWEEP_INTERVAL_SEC: '0',
   };
   const launch = (env: Record<string, string> = {}) => {
     const config = loadConfig({ ...baseEnv, ...options.env, ...env });
@@ -65,6 +68,7 @@ export async function startStack(options: { env?: Record<string, string>; simula
     url: app.url,
     redis,
     prefix,
+    tokenKey: key,
     logs,
     another: async (env) => {
       const a = await launch(env);

@@ -40,7 +40,7 @@ test('faults are added, counted down and removed over HTTP', async () => {
   expect(created.status).toBe(201);
   const first = await fetch(`${sim.origin}/v2.0/user/`);
   expect(first.status).toBe(502);
-  expect(await first.json()).toMatchObject({ type: 'SERVER', statusCode: 502 });
+  expect(await first.json()).toMatchObject({ type: 'UPSTREAM', code: 'UNKNOWN_ISSUE', statusCode: 502 });
   expect((await fetch(`${sim.origin}/v2.0/user/`)).status).toBe(401);
   await json('/faults', { method: 'POST', body: JSON.stringify({ target: 'all', mode: 'html', status: 503 }) });
   expect((await fetch(`${sim.origin}/v2.0/user/`)).headers.get('content-type')).toMatch(/text\/html/);

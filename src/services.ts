@@ -1,0 +1,22 @@
+import type Redis from 'ioredis';
+import type { Config } from './config';
+import { ConnectService } from './connect/connect.service';
+import type { Logger } from './logger';
+import { SessionStore } from './session/session.store';
+import type { SmartcarApi } from './smartcar/smartcar.client';
+import { TokenCipher } from './tokens/token.cipher';
+import { TokenProvider } from './tokens/token.provider';
+import { TokenVault } from './tokens/token.vault';
+import { AttributesCache } from './vehicles/attributes.cache';
+import { VehicleService } from './vehicles/vehicle.service';
+
+/** The singletons behind the edges, built once (by the server and by `npm run refresh-sweep`). */
+export function buildServices(config: Config, redis: Redis, smartcar: SmartcarApi, logger: Logger) {
+  const sessions = new SessionStore(redis);
+  const vault = new TokenVault(redis, new TokenCipher(config.tokenKey.key));
+  // The reconnect URL needs ConnectService, which needs the provider: bound late.
+  const tokens = new TokenProvider(vault, redis, smartcar, config.refresh, logger, (hash) => connect.reconnectUrl(hash));
+  const connect: ConnectService = new ConnectService(sessions, vault, tokens, smartcar, { scope: config.smartcar.scope, requireState: config.smartcar.requireState });
+  const vehicles = new VehicleService(connect, tokens, smartcar, new AttributesCache(redis));
+  return { sessions, vault, tokens, connect, vehicles };
+}

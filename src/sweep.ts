@@ -1,0 +1,41 @@
+import { loadConfig, ConfigError } from './config';
+import { StartupError } from './errors';
+import { createLogger } from './logger';
+import { connectRedis } from './redis';
+import { buildServices } from './services';
+import { createSmartcarClient } from './smartcar/smartcar.client';
+import { sweepIdleConnections } from './tokens/refresh.sweep';
+
+/** `npm run refresh-sweep`: one sweep of idle connections (the server also runs it periodically). */
+async function main(): Promise<number> {
+  const config = loadConfig();
+  const logger = createLogger(config.logLevel);
+  if (!config.smartcar.credentials || !config.smartcar.redirectUri) {
+    logger.info('No Smartcar credentials: nothing to sweep (the built-in simulator forgets its tokens when it stops)');
+    return 0;
+  }
+  const redis = await connectRedis(config.redis, logger);
+  try {
+    const smartcar = createSmartcarClient({
+      ...config.smartcar.credentials,
+      redirectUri: config.smartcar.redirectUri,
+      mode: config.smartcar.mode,
+      timeoutMs: config.smartcar.timeoutMs,
+      origins: config.smartcar.origins,
+    });
+    const { tokens } = buildServices(config, redis, smartcar, logger);
+    const result = await sweepIdleConnections({ redis, keyPrefix: config.redis.keyPrefix, tokens, logger }, config.refresh.sweepAgeDays * 86_400_000);
+    if (!result.ran) logger.info('another instance is sweeping; nothing done');
+    return result.failed > 0 ? 1 : 0;
+  } finally {
+    await redis.quit().catch(() => redis.disconnect());
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err instanceof ConfigError || err instanceof StartupError ? err.message : err);
+    process.exit(1);
+  },
+);
