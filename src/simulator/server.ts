@@ -35,6 +35,13 @@ export interface RunningSimulator {
 
 type Target = 'token' | 'connect' | 'api';
 
+const formBody = express.urlencoded({ extended: false, limit: '16kb' });
+const jsonBody = express.json({ limit: '64kb' });
+/** Parses a form or JSON body now; the routes' own parsers then see it parsed and skip. */
+function readBody(req: Request, res: Response, done: () => void): void {
+  formBody(req, res, () => jsonBody(req, res, () => done()));
+}
+
 function targetOf(path: string): Target {
   if (path === '/oauth/token') return 'token';
   if (path.startsWith('/oauth/')) return 'connect';
@@ -72,6 +79,9 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
     draft.kind = target;
     switch (fault.mode) {
       case 'delay':
+        // Read the body first, as a server that already received the request would: the request is
+        // then processed after the delay even if the client has gone (its answer is simply lost).
+        await new Promise<void>((resolve) => readBody(req, res, () => resolve()));
         await sleep(fault.delayMs ?? 1000);
         return next();
       case 'reset':

@@ -33,6 +33,20 @@ export function testRedisUrl(): string {
   return url;
 }
 
+/** The environment of a gateway talking to `sim` with the real SDK, on the test Redis under `prefix`. */
+export function gatewayEnv(sim: RunningSimulator, prefix: string, tokenKey: string): Record<string, string> {
+  return {
+    ...sim.env,
+    NODE_ENV: 'test',
+    PORT: '0',
+    REDIS_URL: testRedisUrl(),
+    REDIS_KEY_PREFIX: prefix,
+    TOKEN_ENCRYPTION_KEY: tokenKey,
+    SMARTCAR_REDIRECT_URI: 'http://localhost:8000/exchange',
+    TOKEN_SWEEP_INTERVAL_SEC: '0',
+  };
+}
+
 export async function startStack(options: { env?: Record<string, string>; simulator?: SimulatorOptions } = {}): Promise<Stack> {
   const sim = await startSimulator(options.simulator);
   const prefix = `t${randomBytes(6).toString('hex')}:`;
@@ -44,17 +58,7 @@ export async function startStack(options: { env?: Record<string, string>; simula
     },
   });
   const key = randomBytes(32).toString('base64');
-  const baseEnv = {
-    ...sim.env,
-    NODE_ENV: 'test',
-    PORT: '0',
-    REDIS_URL: testRedisUrl(),
-    REDIS_KEY_PREFIX: prefix,
-    TOKEN_ENCRYPTION_KEY: key,
-    SMARTCAR_REDIRECT_URI: 'http://localhost:8000/exchange',
-    LOG_LEVEL: 'debug',
-    TOKEN_SWEEP_INTERVAL_SEC: '0',
-  };
+  const baseEnv = { ...gatewayEnv(sim, prefix, key), LOG_LEVEL: 'debug' };
   const launch = (env: Record<string, string> = {}) => {
     const config = loadConfig({ ...baseEnv, ...options.env, ...env });
     return createApp(config, { logger: createLogger(config.logLevel, sink) });
