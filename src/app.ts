@@ -13,7 +13,8 @@ import type Redis from 'ioredis';
 import type { Config } from './config';
 import type { GraphQLContext } from './graphql/context';
 import { createFormatError } from './graphql/format-error';
-import { buildGatewaySchema } from './graphql/schema';
+import { buildGatewaySchema } from './graphql/schema'; // before the resolvers: it fixes the schema's field order
+import { CommandResolver } from './graphql/command.resolver';
 import { ConnectResolver } from './graphql/connect.resolver';
 import { SessionResolver } from './graphql/session.resolver';
 import { VehicleResolver } from './graphql/vehicle.resolver';
@@ -92,7 +93,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
     smartcar = createSmartcarClient({ ...simulator.client, redirectUri, mode: config.smartcar.mode, timeoutMs: config.smartcar.timeoutMs, origins });
   }
 
-  const { sessions, tokens, connect, vehicles } = buildServices(config, redis, smartcar, logger);
+  const { sessions, tokens, connect, vehicles, signals, commands } = buildServices(config, redis, smartcar, logger);
 
   const requestSession = (req: Request, res: Response) =>
     new RequestSession(sessions, readSessionToken(req.headers), (cookie) => res.append('Set-Cookie', cookie), { secure: config.session.cookieSecure }, config.session.unconnectedTtlSec);
@@ -100,7 +101,8 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
   const resolvers = new Map<unknown, unknown>([
     [ConnectResolver, new ConnectResolver(connect)],
     [SessionResolver, new SessionResolver(vehicles)],
-    [VehicleResolver, new VehicleResolver(vehicles)],
+    [VehicleResolver, new VehicleResolver(vehicles, signals)],
+    [CommandResolver, new CommandResolver(commands)],
   ]);
   const schema = await buildGatewaySchema({ get: (cls) => resolvers.get(cls) });
   const production = config.env === 'production';
@@ -125,11 +127,11 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
     expressMiddleware(apollo, {
       context: async ({ req, res }): Promise<GraphQLContext> => {
         const session = requestSession(req, res);
-        return { session, loaders: { attributes: vehicles.attributesLoader(session) } };
+        return { session, loaders: { signals: signals.loader(session) } };
       },
     }),
   );
-  app.use(tutorialRoutes({ connect, vehicles, requestSession, logger }));
+  app.use(tutorialRoutes({ connect, vehicles, signals, requestSession, logger }));
   app.use((_req: Request, res: Response) => void res.status(404).json({ error: { code: 'NOT_FOUND', message: 'No such route.' } }));
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const status = (err as { status?: number }).status;

@@ -26,7 +26,11 @@ export interface Config {
     origins: { auth: string | null; api: string | null; management: string | null };
     /** Deadline of every Smartcar call (the SDK's own default is 310 s). */
     timeoutMs: number;
+    /** Units of vehicle readings (Smartcar's `sc-unit-system`). */
+    unitSystem: 'metric' | 'imperial';
   };
+  /** Signals: default `maxAge` (seconds) when a query gives none; 0 = always ask Smartcar. */
+  signals: { defaultMaxAgeSec: number };
   /** Transparent refresh (see src/tokens/token.provider.ts). */
   refresh: {
     /** Refresh before use when the access token expires within this (clock skew + Smartcar latency). */
@@ -101,6 +105,8 @@ const schema = z.object({
   SMARTCAR_REQUIRE_STATE: bool(false),
   SMARTCAR_SCOPE: optionalString,
   SMARTCAR_TIMEOUT_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(100).max(310_000).default(15_000)),
+  SMARTCAR_UNIT_SYSTEM: z.preprocess(emptyToUndefined, z.enum(['metric', 'imperial']).default('metric')),
+  SIGNAL_MAX_AGE_SEC: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(86_400 * 30).default(0)),
   SMARTCAR_AUTH_ORIGIN: origin,
   SMARTCAR_API_ORIGIN: origin,
   SMARTCAR_MANAGEMENT_API_ORIGIN: origin,
@@ -180,7 +186,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         management: e.SMARTCAR_MANAGEMENT_API_ORIGIN ?? null,
       },
       timeoutMs: e.SMARTCAR_TIMEOUT_MS,
+      unitSystem: e.SMARTCAR_UNIT_SYSTEM,
     },
+    signals: { defaultMaxAgeSec: e.SIGNAL_MAX_AGE_SEC },
     refresh: {
       marginSec: e.TOKEN_REFRESH_MARGIN_SEC,
       lockTtlMs,

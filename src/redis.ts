@@ -65,7 +65,8 @@ export async function redisCall<T>(work: () => Promise<T>): Promise<T> {
  */
 export const keys = {
   session: (h: string) => `sess:{${h}}`,
-  state: (h: string, state: string) => `sess:{${h}}:state:${state}`,
+  /** Sorted set: state → expiry (epoch ms). */
+  states: (h: string) => `sess:{${h}}:states`,
   connection: (h: string, connectionId: string) => `sess:{${h}}:conn:${connectionId}`,
   refreshLock: (h: string, connectionId: string) => `sess:{${h}}:conn:${connectionId}:lock`,
   refreshCooldown: (h: string, connectionId: string) => `sess:{${h}}:conn:${connectionId}:cooldown`,

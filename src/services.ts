@@ -7,7 +7,9 @@ import type { SmartcarApi } from './smartcar/smartcar.client';
 import { TokenCipher } from './tokens/token.cipher';
 import { TokenProvider } from './tokens/token.provider';
 import { TokenVault } from './tokens/token.vault';
-import { AttributesCache } from './vehicles/attributes.cache';
+import { CommandService } from './vehicles/command.service';
+import { ReadingsCache } from './vehicles/readings.cache';
+import { SignalService } from './vehicles/signal.service';
 import { VehicleService } from './vehicles/vehicle.service';
 
 /** The singletons behind the edges, built once (by the server and by `npm run refresh-sweep`). */
@@ -17,6 +19,12 @@ export function buildServices(config: Config, redis: Redis, smartcar: SmartcarAp
   // The reconnect URL needs ConnectService, which needs the provider: bound late.
   const tokens = new TokenProvider(vault, redis, smartcar, config.refresh, logger, (hash) => connect.reconnectUrl(hash));
   const connect: ConnectService = new ConnectService(sessions, vault, tokens, smartcar, { scope: config.smartcar.scope, requireState: config.smartcar.requireState });
-  const vehicles = new VehicleService(connect, tokens, smartcar, new AttributesCache(redis));
-  return { sessions, vault, tokens, connect, vehicles };
+  const vehicles = new VehicleService(connect);
+  const readings = new ReadingsCache(redis);
+  const commands = new CommandService(vehicles, sessions, tokens, smartcar, readings, logger);
+  const signals = new SignalService(tokens, smartcar, readings, {
+    unitSystem: config.smartcar.unitSystem,
+    defaultMaxAgeSec: config.signals.defaultMaxAgeSec,
+  });
+  return { sessions, vault, tokens, connect, vehicles, signals, commands };
 }

@@ -88,7 +88,7 @@ export class ConnectService {
 
     // Store the pair first: once Smartcar has answered, the code is spent, and a pair lost here
     // would mean sending the driver through Connect again.
-    const ref: ConnectionRef = { id: randomBytes(12).toString('base64url'), userId: null, vehicleIds: null, createdAt: Date.now() };
+    const ref: ConnectionRef = { id: randomBytes(12).toString('base64url'), userId: null, vehicleIds: null, scopes: null, createdAt: Date.now() };
     const attached = await this.sessions.attach(session, ref, this.vault.seal(session.hash, ref.id, pair), pair.refreshExpiresAt);
     if (!attached) throw new AppError('UNAUTHENTICATED', 'The session ended during the exchange. Start again.');
     rs.update((session = attached));
@@ -102,10 +102,12 @@ export class ConnectService {
    * connection whose listing failed at exchange time.
    */
   async describe(rs: RequestSession, session: Session, ref: ConnectionRef): Promise<ConnectionRef> {
-    const [userId, vehicleIds] = await this.tokens.withAccessToken(session.hash, ref.id, (token) =>
-      Promise.all([this.smartcar.userId(token), this.smartcar.vehicleIds(token)]),
-    );
-    const described: ConnectionRef = { ...ref, userId, vehicleIds };
+    const [userId, vehicleIds, scopes] = await this.tokens.withAccessToken(session.hash, ref.id, async (token) => {
+      const [user, ids] = await Promise.all([this.smartcar.userId(token), this.smartcar.vehicleIds(token)]);
+      // One grant, one set of permissions: the first vehicle tells them for all.
+      return [user, ids, ids.length ? await this.smartcar.permissions(token, ids[0]!) : []] as const;
+    });
+    const described: ConnectionRef = { ...ref, userId, vehicleIds, scopes: [...scopes] };
     const updated = await this.sessions.describe(session, described);
     if (!updated) throw new AppError('UNAUTHENTICATED', 'The session ended meanwhile.');
     rs.update(updated);

@@ -1,11 +1,13 @@
 import type DataLoader from 'dataloader';
 import type { RequestSession } from '../session/request-session';
-import type { VehicleAttributes } from '../smartcar/smartcar.client';
+import type { Reading } from '../smartcar/smartcar.client';
+import type { SignalKey } from '../vehicles/signal.service';
 
 /** Per-request state, built in app.ts's context function: never shared between requests or users. */
 export interface GraphQLContext {
   session: RequestSession;
   loaders: {
-    attributes: DataLoader<string, VehicleAttributes>;
+    /** Vehicle data by (vehicle, path, maxAge): one upstream request per vehicle per request. */
+    signals: DataLoader<SignalKey, Reading, string>;
   };
 }

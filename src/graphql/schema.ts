@@ -1,11 +1,13 @@
 import 'reflect-metadata';
 import type { GraphQLSchema } from 'graphql';
 import { buildSchema, type ContainerType } from 'type-graphql';
+// Import order is schema order: type-graphql lists fields in the order their decorators ran.
 import { ConnectResolver } from './connect.resolver';
 import { SessionResolver } from './session.resolver';
 import { VehicleResolver } from './vehicle.resolver';
+import { CommandResolver } from './command.resolver';
 
-export const RESOLVERS = [ConnectResolver, SessionResolver, VehicleResolver] as const;
+export const RESOLVERS = [ConnectResolver, SessionResolver, VehicleResolver, CommandResolver] as const;
 
 /**
  * Builds the schema. `container` hands type-graphql the resolver instances that app.ts wired with

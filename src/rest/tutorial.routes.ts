@@ -4,6 +4,7 @@ import { badInput, HTTP_STATUS, toAppError } from '../errors';
 import { logFailure } from '../graphql/format-error';
 import type { Logger } from '../logger';
 import type { RequestSession } from '../session/request-session';
+import type { SignalService } from '../vehicles/signal.service';
 import type { VehicleService } from '../vehicles/vehicle.service';
 
 /**
@@ -15,6 +16,7 @@ import type { VehicleService } from '../vehicles/vehicle.service';
 export interface TutorialDeps {
   connect: ConnectService;
   vehicles: VehicleService;
+  signals: SignalService;
   requestSession(req: Request, res: Response): RequestSession;
   logger: Logger;
 }
@@ -39,8 +41,8 @@ export function tutorialRoutes(deps: TutorialDeps): Router {
   router.get('/vehicle', async (req, res) => {
     const rs = deps.requestSession(req, res);
     const id = await deps.vehicles.resolve(rs, single(req.query.id) ?? null);
-    const a = await deps.vehicles.attributesLoader(rs).load(id);
-    res.json({ id, make: a.make, model: a.model, year: a.year });
+    const { body } = await deps.signals.loader(rs).load({ vehicleId: id, path: '/', maxAge: 0 });
+    res.json({ id, make: body.make, model: body.model, year: body.year });
   });
 
   router.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {

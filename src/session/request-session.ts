@@ -63,6 +63,14 @@ export class RequestSession {
     return created;
   }
 
+  /** Deletes the session and everything it holds, and clears the cookie. */
+  async signOut(): Promise<void> {
+    const session = await this.require();
+    await this.store.destroy(session);
+    this.setCookie(serialize(SESSION_COOKIE, '', { httpOnly: true, sameSite: 'lax', path: '/', secure: this.cookie.secure, maxAge: 0 }));
+    this.loading = Promise.resolve(null);
+  }
+
   /** After a change this request made (a new connection), later resolvers see the new state. */
   update(session: Session): void {
     this.loading = Promise.resolve(session);

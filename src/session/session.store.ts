@@ -5,8 +5,9 @@ import { hashSessionToken, newSessionToken } from './session.token';
 
 /**
  * Sessions in Redis: `sess:{hash}` is a hash with `created`, `expires` and one `c:<connectionId>`
- * field per Smartcar connection (its user and vehicles). The connection's own key holds the sealed
- * token pair (see TokenVault). States issued by connectUrl live beside them, single-use, 10 minutes.
+ * field per Smartcar connection (its user, vehicles and permissions). The connection's own key holds
+ * the sealed token pair (see TokenVault) and cached readings. States issued by connectUrl live in a
+ * sorted set beside them (state → expiry), single-use, 10 minutes.
  */
 
 export interface ConnectionRef {
@@ -15,6 +16,8 @@ export interface ConnectionRef {
   userId: string | null;
   /** null: the exchange succeeded but listing the vehicles did not (yet). */
   vehicleIds: string[] | null;
+  /** The permissions the driver granted; null until listed (then Smartcar itself enforces them). */
+  scopes: string[] | null;
   createdAt: number;
 }
 
@@ -34,12 +37,12 @@ function parseConnections(fields: Record<string, string>): ConnectionRef[] {
   for (const [field, value] of Object.entries(fields)) {
     if (!field.startsWith('c:')) continue;
     const v = JSON.parse(value) as Omit<ConnectionRef, 'id'>;
-    out.push({ id: field.slice(2), userId: v.userId, vehicleIds: v.vehicleIds, createdAt: v.createdAt });
+    out.push({ id: field.slice(2), userId: v.userId, vehicleIds: v.vehicleIds, scopes: v.scopes ?? null, createdAt: v.createdAt });
   }
   return out.sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
 }
 
-const refValue = (c: ConnectionRef) => JSON.stringify({ userId: c.userId, vehicleIds: c.vehicleIds, createdAt: c.createdAt });
+const refValue = (c: ConnectionRef) => JSON.stringify({ userId: c.userId, vehicleIds: c.vehicleIds, scopes: c.scopes, createdAt: c.createdAt });
 
 export class SessionStore {
   constructor(
@@ -68,14 +71,54 @@ export class SessionStore {
 
   async issueState(hash: string): Promise<string> {
     const state = randomBytes(18).toString('base64url');
-    await redisCall(() => this.redis.set(keys.state(hash, state), '1', 'PX', STATE_TTL_MS));
+    const now = this.now();
+    await redisCall(() =>
+      this.redis
+        .multi()
+        .zremrangebyscore(keys.states(hash), '-inf', now) // expired ones
+        .zadd(keys.states(hash), now + STATE_TTL_MS, state)
+        .pexpire(keys.states(hash), STATE_TTL_MS)
+        .exec(),
+    );
     return state;
   }
 
   /** True once for a state this session was issued in the last 10 minutes; false for anything else. */
   async consumeState(hash: string, state: string): Promise<boolean> {
     if (!STATE_SHAPE.test(state)) return false;
-    return (await redisCall(() => this.redis.getdel(keys.state(hash, state)))) === '1';
+    const expiry = await redisCall(() => this.redis.eval(CONSUME_STATE, 1, keys.states(hash), state));
+    return expiry !== null && Number(expiry) > this.now();
+  }
+
+  /** Removes a vehicle from its connection; a connection left without vehicles (or already without
+   * tokens) is deleted. */
+  async removeVehicle(session: Session, ref: ConnectionRef, vehicleId: string): Promise<Session> {
+    const remaining: ConnectionRef = { ...ref, vehicleIds: (ref.vehicleIds ?? []).filter((v) => v !== vehicleId) };
+    const h = session.hash;
+    const kept = await redisCall(() =>
+      this.redis.eval(
+        REMOVE_VEHICLE,
+        4,
+        keys.session(h),
+        keys.connection(h, ref.id),
+        keys.refreshLock(h, ref.id),
+        keys.refreshCooldown(h, ref.id),
+        `c:${ref.id}`,
+        remaining.vehicleIds!.length ? refValue(remaining) : '',
+      ),
+    );
+    const connections = session.connections.flatMap((c) => (c.id !== ref.id ? [c] : Number(kept) === 1 ? [remaining] : []));
+    return { ...session, connections };
+  }
+
+  /**
+   * Sign-out: the session and everything it holds, in one script (one hash slot). The connections are
+   * read inside the script, so one attached a moment ago by another request goes too.
+   */
+  async destroy(session: Session): Promise<void> {
+    const h = session.hash;
+    const connectionPrefix = `${this.redis.options.keyPrefix ?? ''}${keys.connection(h, '')}`;
+    await redisCall(() => this.redis.eval(DESTROY, 2, keys.session(h), keys.states(h), connectionPrefix));
   }
 
   /**
@@ -118,6 +161,32 @@ export class SessionStore {
     return { ...session, connections: session.connections.filter((c) => !gone.has(c.id)).map((c) => (c.id === ref.id ? ref : c)) };
   }
 }
+
+/** KEYS: states. ARGV: state. Returns its expiry and removes it (single use), or nil. */
+const CONSUME_STATE = `
+local expiry = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if expiry then redis.call('ZREM', KEYS[1], ARGV[1]) end
+return expiry`;
+
+/** KEYS: session, connection, its lock, its cooldown. ARGV: field, new ref ('' = delete). */
+const REMOVE_VEHICLE = `
+if ARGV[2] == '' or redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
+  return 0
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1`;
+
+/** KEYS: session, states. ARGV: the (prefixed) key of a connection without its id. */
+const DESTROY = `
+for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if string.sub(f, 1, 2) == 'c:' then
+    local k = ARGV[1] .. string.sub(f, 3)
+    redis.call('DEL', k, k .. ':lock', k .. ':cooldown')
+  end
+end
+return redis.call('DEL', KEYS[1], KEYS[2])`;
 
 /** KEYS: session, connection. ARGV: field, ref, sealed pair, connection expiry, session expiry, issued at (ms). */
 const ATTACH = `

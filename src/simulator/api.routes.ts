@@ -18,6 +18,13 @@ interface Answer {
 
 const MAX_BATCH = 30;
 
+/** `/v2.0/vehicles/<id><endpoint>` → the vehicle and the endpoint (`/` for attributes). */
+export function vehicleEndpoint(path: string): { vehicleId: string; endpoint: string } | null {
+  const parts = path.split('/').filter(Boolean);
+  if (parts[0] !== 'v2.0' || parts[1] !== 'vehicles' || parts.length < 3) return null;
+  return { vehicleId: parts[2]!, endpoint: '/' + parts.slice(3).join('/') };
+}
+
 function unitSystemOf(req: Request): UnitSystem {
   const u = req.headers['sc-unit-system'];
   if (u === undefined || u === 'metric') return 'metric';
@@ -98,10 +105,6 @@ export function apiRoutes(auth: AuthState, opts: ResolvedOptions): Router {
     const send = (a: Answer) => response.status(a.status).set(a.headers).json(a.body);
     try {
       if (parts[0] !== 'v2.0') throw /^v\d/.test(parts[0] ?? '') ? apiErrors.versionNotFound() : apiErrors.pathNotFound();
-      if (parts[1] === 'vehicles' && parts.length > 2) {
-        record.vehicleId = parts[2];
-        record.endpoint = '/' + parts.slice(3).join('/');
-      }
       const units = unitSystemOf(req);
       record.unitSystem = units;
       const grant = auth.authenticate(req.headers.authorization);
@@ -117,7 +120,7 @@ export function apiRoutes(auth: AuthState, opts: ResolvedOptions): Router {
         return send({ status: 200, body: { vehicles: ids.slice(offset, offset + limit), paging: { count: ids.length, offset } }, headers: {} });
       }
       const vehicle = auth.vehicle(grant, parts[2]!);
-      const path = record.endpoint!;
+      const path = vehicleEndpoint(req.path)!.endpoint;
       if (path === '/batch') {
         if (req.method !== 'POST') throw apiErrors.pathNotFound();
         return send(batch(grant, vehicle, req, requestId, record));

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { adminRoutes } from './admin.routes';
-import { apiRoutes } from './api.routes';
+import { apiRoutes, vehicleEndpoint } from './api.routes';
 import { AuthState } from './auth.state';
 import { apiErrorFor, newRequestId, oauthErrorFor } from './errors';
 import { Faults, type ActiveFault, type FaultSpec } from './faults';
@@ -64,7 +64,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
   // Every other request: recorded, tagged with a request id, slowed down and faulted as configured.
   app.use(async (req: Request, res: Response, next: NextFunction) => {
     const requestId = newRequestId();
-    const draft: RecordDraft = { method: req.method, path: req.path, query: {}, kind: 'other', requestId };
+    const draft: RecordDraft = { method: req.method, path: req.path, query: {}, kind: 'other', requestId, ...vehicleEndpoint(req.path) };
     for (const [k, v] of Object.entries(req.query)) if (typeof v === 'string') draft.query[k] = v;
     res.locals.record = draft;
     res.locals.requestId = requestId;

@@ -31,6 +31,24 @@ export interface AuthUrlInput {
   singleSelectVin?: string;
 }
 
+/** One vehicle-data answer: Smartcar's body and the metadata of its headers. */
+export interface Reading {
+  body: Record<string, unknown>;
+  /** Epoch ms the car recorded it (`sc-data-age`), if sent. */
+  dataAge: number | null;
+  /** Epoch ms Smartcar fetched it from the car or OEM (`sc-fetched-at`), if sent. */
+  fetchedAt: number | null;
+}
+
+export type Command = 'lock' | 'unlock' | 'startCharge' | 'stopCharge';
+
+export interface CommandResult {
+  status: string;
+  message: string | null;
+}
+
+export type UnitSystem = 'metric' | 'imperial';
+
 /** The Smartcar operations the gateway uses. Unit tests may fake it; integration tests use the SDK. */
 export interface SmartcarApi {
   authUrl(input: AuthUrlInput): string;
@@ -40,6 +58,16 @@ export interface SmartcarApi {
   /** Every vehicle the token reaches, across all pages. */
   vehicleIds(accessToken: string): Promise<string[]>;
   attributes(accessToken: string, vehicleId: string): Promise<VehicleAttributes>;
+  /**
+   * Reads `paths` of one vehicle in one upstream request: a plain GET for one path, `POST /batch`
+   * for several. Never throws for Smartcar's answers: each path gets its Reading or its failure.
+   */
+  vehicleData(accessToken: string, vehicleId: string, paths: string[], unitSystem: UnitSystem): Promise<Map<string, Reading | UpstreamError>>;
+  /** The permissions the driver granted (names without `required:`). */
+  permissions(accessToken: string, vehicleId: string): Promise<string[]>;
+  command(accessToken: string, vehicleId: string, command: Command): Promise<CommandResult>;
+  /** Revokes this application's access to the vehicle (`DELETE /application`). */
+  disconnect(accessToken: string, vehicleId: string): Promise<void>;
 }
 
 export interface SmartcarClientOptions {
@@ -109,6 +137,60 @@ async function call<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+const EMPTY_DETAILS: SmartcarDetails = { type: null, code: null, requestId: null, resolution: null, suggestedUserMessage: null, retryAfter: null };
+
+const time = (v: unknown): number | null => {
+  const t = v instanceof Date ? v.getTime() : typeof v === 'string' ? Date.parse(v) : NaN;
+  return Number.isFinite(t) ? t : null;
+};
+
+/** A batch item's failure. Parsed here rather than by the SDK's thunks, which report the batch's
+ * status (200) instead of the item's and crash with a TypeError when an item has no headers. */
+function itemError(code: number, body: unknown, headers: Record<string, unknown> | undefined, outerRequestId: string | null): UpstreamError {
+  const b = (body && typeof body === 'object' ? body : {}) as Record<string, unknown>;
+  const h = Object.fromEntries(Object.entries(headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+  const resolution = b.resolution as { type?: string | null } | string | undefined;
+  const str = (v: unknown) => (typeof v === 'string' ? v : null);
+  return new UpstreamError('response', code, {
+    type: str(b.type) ?? str(b.error),
+    code: str(b.code),
+    requestId: str(b.requestId) ?? str(h['sc-request-id']) ?? outerRequestId,
+    resolution: typeof resolution === 'string' ? resolution : (resolution?.type ?? null),
+    suggestedUserMessage: str(b.suggestedUserMessage),
+    retryAfter: retryAfterSeconds(h['retry-after'] ?? b.retryAfter),
+  });
+}
+
+async function readVehicle(vehicle: smartcar.Vehicle, paths: string[]): Promise<Map<string, Reading | UpstreamError>> {
+  const out = new Map<string, Reading | UpstreamError>();
+  try {
+    if (paths.length === 1) {
+      const res = await vehicle.request('get', paths[0]!.replace(/^\//, ''));
+      out.set(paths[0]!, { body: res.body as Record<string, unknown>, dataAge: time(res.meta.dataAge), fetchedAt: time(res.meta.fetchedAt) });
+      return out;
+    }
+    const res = await vehicle.request('post', 'batch', { requests: paths.map((path) => ({ path })) });
+    const outerId = res.meta.requestId ?? null;
+    const responses = ((res.body as { responses?: unknown }).responses ?? []) as { path?: string; code?: number; body?: unknown; headers?: Record<string, unknown> }[];
+    for (const item of responses) {
+      if (typeof item.path !== 'string' || !paths.includes(item.path)) continue;
+      const h = Object.fromEntries(Object.entries(item.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+      out.set(
+        item.path,
+        item.code === 200 || item.code === 204
+          ? { body: (item.body ?? {}) as Record<string, unknown>, dataAge: time(h['sc-data-age']), fetchedAt: time(h['sc-fetched-at']) }
+          : itemError(Number(item.code) || 502, item.body, item.headers, outerId),
+      );
+    }
+  } catch (err) {
+    const failure = normalizeSdkError(err);
+    for (const p of paths) out.set(p, failure);
+  }
+  // A path Smartcar left out of its answer.
+  for (const p of paths) if (!out.has(p)) out.set(p, new UpstreamError('response', 502, { ...EMPTY_DETAILS, type: 'UPSTREAM', code: 'MISSING_ITEM' }));
+  return out;
+}
+
 function pairOf(access: smartcar.Access): TokenPair {
   return {
     accessToken: access.accessToken,
@@ -153,6 +235,21 @@ export function createSmartcarClient(options: SmartcarClientOptions): SmartcarAp
       call(async () => {
         const a = await new smartcar.Vehicle(vehicleId, accessToken).attributes();
         return { id: a.id, make: a.make, model: a.model, year: a.year };
+      }),
+    vehicleData: (accessToken, vehicleId, paths, unitSystem) => readVehicle(new smartcar.Vehicle(vehicleId, accessToken, { unitSystem }), paths),
+    permissions: (accessToken, vehicleId) =>
+      call(async () => {
+        const res = await new smartcar.Vehicle(vehicleId, accessToken).permissions({ limit: 100 });
+        return res.permissions;
+      }),
+    command: (accessToken, vehicleId, command) =>
+      call(async () => {
+        const res = await new smartcar.Vehicle(vehicleId, accessToken)[command]();
+        return { status: res.status, message: res.message ?? null };
+      }),
+    disconnect: (accessToken, vehicleId) =>
+      call(async () => {
+        await new smartcar.Vehicle(vehicleId, accessToken).disconnect();
       }),
   };
 }

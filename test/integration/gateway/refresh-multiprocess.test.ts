@@ -116,7 +116,8 @@ test('three processes hit at once on an expired token: one refresh in all, then 
 
   // Drop the cached make so every process must call Smartcar again, with whatever pair it reads.
   const connKey = await connectionKey(client);
-  const cached = (await redis.hkeys(connKey)).filter((f) => f.startsWith('a:'));
+  const cached = (await redis.hkeys(connKey)).filter((f) => f.startsWith('r:'));
+  expect(cached).toHaveLength(1);
   await redis.hdel(connKey, ...cached);
   sim.resetRequests();
   for (const g of gateways) {

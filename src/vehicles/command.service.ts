@@ -1,0 +1,63 @@
+import { AppError, toAppError } from '../errors';
+import type { Logger } from '../logger';
+import type { RequestSession } from '../session/request-session';
+import type { SessionStore } from '../session/session.store';
+import type { Command, CommandResult, SmartcarApi } from '../smartcar/smartcar.client';
+import type { TokenProvider } from '../tokens/token.provider';
+import type { ReadingsCache } from './readings.cache';
+import { COMMANDS } from './signals';
+import { connectionOf, type VehicleService } from './vehicle.service';
+
+/**
+ * Commands to the car and disconnecting it. A command is not idempotent on the car's side, so it is
+ * never retried, except after Smartcar's 401 (refused before it reached the car: refresh, retry once).
+ */
+export class CommandService {
+  constructor(
+    private readonly vehicles: VehicleService,
+    private readonly sessions: SessionStore,
+    private readonly tokens: TokenProvider,
+    private readonly smartcar: SmartcarApi,
+    private readonly cache: ReadingsCache,
+    private readonly logger: Logger,
+  ) {}
+
+  private async owner(rs: RequestSession, vehicleId: string) {
+    await this.vehicles.resolve(rs, vehicleId);
+    const session = await rs.require();
+    return { session, ref: connectionOf(session, vehicleId)! };
+  }
+
+  async run(rs: RequestSession, vehicleId: string, command: Command): Promise<CommandResult> {
+    const { session, ref } = await this.owner(rs, vehicleId);
+    const { scope, invalidates } = COMMANDS[command];
+    if (ref.scopes !== null && !ref.scopes.includes(scope)) {
+      throw new AppError('PERMISSION_DENIED', `The driver did not grant ${scope}.`, { scope });
+    }
+    const result = await this.tokens
+      .withAccessToken(session.hash, ref.id, (token) => this.smartcar.command(token, vehicleId, command))
+      .catch((err: unknown) => {
+        throw toAppError(err);
+      });
+    // The readings this command changed are no longer true.
+    await this.cache.invalidate(session.hash, ref.id, vehicleId, invalidates).catch((err: unknown) => {
+      this.logger.error({ err, vehicleId, command }, 'command sent, but its cached readings could not be invalidated');
+    });
+    return result;
+  }
+
+  /** Revokes the application's access at Smartcar, then forgets the vehicle. */
+  async disconnect(rs: RequestSession, vehicleId: string): Promise<boolean> {
+    const { session, ref } = await this.owner(rs, vehicleId);
+    try {
+      await this.tokens.withAccessToken(session.hash, ref.id, (token) => this.smartcar.disconnect(token, vehicleId));
+    } catch (err) {
+      const e = toAppError(err);
+      // Smartcar no longer accepts this connection at all: there is nothing left to revoke.
+      if (e.code !== 'RECONNECT_REQUIRED') throw e;
+    }
+    await this.cache.forget(session.hash, ref.id, vehicleId).catch(() => undefined);
+    rs.update(await this.sessions.removeVehicle(session, ref, vehicleId));
+    return true;
+  }
+}
