@@ -216,7 +216,7 @@ describe('commands', () => {
 
   test('a command Smartcar refused with 401 (never delivered) is retried once after a refresh', async () => {
     const client = new Client(stack.url);
-    const username = `cmd401-${Date.now()}@example.com`;
+    const username = `cmd401-${Date.now()}+ev@example.com`; // an EV: it can stop charging
     const [id] = await connect(client, username);
     stack.sim.expireAccessTokens(username);
     stack.sim.resetRequests();
