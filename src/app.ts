@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import type Redis from 'ioredis';
+import type { RedisClient } from './redis';
 import type { Config } from './config';
 import type { GraphQLContext } from './graphql/context';
 import { createFormatError } from './graphql/format-error';
@@ -18,7 +18,12 @@ import { CommandResolver } from './graphql/command.resolver';
 import { ConnectResolver } from './graphql/connect.resolver';
 import { SessionResolver } from './graphql/session.resolver';
 import { VehicleResolver } from './graphql/vehicle.resolver';
-import { createLogger, type Logger } from './logger';
+import { ApolloArmor } from '@escape.tech/graphql-armor';
+import { createLogger, requestContext, type Logger } from './logger';
+import { metrics } from './metrics';
+import { metricsPlugin } from './graphql/metrics.plugin';
+import { opsRoutes } from './rest/ops.routes';
+import { createRateLimiter, rateLimitMiddleware } from './rest/rate-limit';
 import { connectRedis } from './redis';
 import { tutorialRoutes } from './rest/tutorial.routes';
 import { RequestSession } from './session/request-session';
@@ -28,10 +33,12 @@ import { createSmartcarClient, type SmartcarApi } from './smartcar/smartcar.clie
 import { buildServices } from './services';
 import { sweepIdleConnections, type SweepResult } from './tokens/refresh.sweep';
 
+const REST_OPERATIONS = new Set(['/exchange', '/vehicle']);
+
 export interface AppDeps {
   logger?: Logger;
   /** Given: the caller owns it (not closed by stop()). */
-  redis?: Redis;
+  redis?: RedisClient;
 }
 
 export interface RunningApp {
@@ -57,6 +64,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  app.set('trust proxy', config.limits.trustProxy);
   const httpServer = createServer(app);
 
   // Until everything below is wired (the redirect URI needs the bound port), answer 503.
@@ -65,12 +73,20 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
     const requestId = randomUUID();
     res.setHeader('x-request-id', requestId);
     const started = process.hrtime.bigint();
-    res.on('finish', () =>
-      logger.info({ requestId, method: req.method, path: req.originalUrl.split('?')[0], status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'request'),
-    );
+    const path = req.originalUrl.split('?')[0]!;
+    res.on('finish', () => {
+      logger.info({ requestId, method: req.method, path, status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'request');
+      // GraphQL operations are counted by the Apollo plugin, with their names.
+      if (!path.startsWith('/graphql')) {
+        const operation = REST_OPERATIONS.has(path) ? `${req.method} ${path}` : 'other';
+        metrics.requests.inc({ operation, outcome: res.statusCode < 400 ? 'ok' : `http_${res.statusCode}` });
+      }
+    });
     if (!ready) return void res.status(503).json({ error: { code: 'SERVICE_UNAVAILABLE', message: 'Starting up.' } });
-    next();
+    requestContext.run({ requestId }, next);
   });
+  app.use(opsRoutes(redis, logger));
+  app.use(rateLimitMiddleware(createRateLimiter(redis, config.limits)));
 
   httpServer.listen(config.port, config.host);
   await once(httpServer, 'listening');
@@ -106,15 +122,29 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
   ]);
   const schema = await buildGatewaySchema({ get: (cls) => resolvers.get(cls) });
   const production = config.env === 'production';
+  // Depth, aliases, tokens, cost and directives bounded before execution: one crafted query must not
+  // fan out into hundreds of billed calls (the readings cap in SignalService is the last line).
+  const armor = new ApolloArmor({
+    maxDepth: { n: config.limits.maxDepth },
+    maxAliases: { n: config.limits.maxAliases },
+    maxTokens: { n: config.limits.maxTokens },
+    costLimit: { maxCost: config.limits.maxCost },
+    maxDirectives: { n: 10 },
+    blockFieldSuggestion: { enabled: production },
+  }).protect();
   const apollo = new ApolloServer<GraphQLContext>({
     schema,
+    validationRules: armor.validationRules,
     introspection: !production,
+    hideSchemaDetailsFromClientErrors: production,
     csrfPrevention: true,
     stopOnTerminationSignals: false, // main.ts owns the signals and stops everything in order
     allowBatchedHttpRequests: false,
     includeStacktraceInErrorResponses: false,
     formatError: createFormatError(logger),
     plugins: [
+      ...armor.plugins,
+      metricsPlugin(),
       ApolloServerPluginDrainHttpServer({ httpServer }),
       production ? ApolloServerPluginLandingPageDisabled() : ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: true }),
     ],

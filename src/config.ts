@@ -12,7 +12,16 @@ export interface Config {
   env: 'production' | 'development' | 'test';
   port: number;
   host: string;
-  redis: { url: string; keyPrefix: string };
+  redis: {
+    url: string;
+    keyPrefix: string;
+    /** Bound on every Redis command: a hung Redis fails a request instead of hanging it. */
+    commandTimeoutMs: number;
+    /** Redis Cluster seed nodes (`host:port`); null: a single Redis or Sentinel. */
+    clusterNodes: { host: string; port: number }[] | null;
+    /** Sentinel: the sentinels and the master's name; null: no Sentinel. */
+    sentinel: { sentinels: { host: string; port: number }[]; name: string } | null;
+  };
   smartcar: {
     /** `null`: no credentials, the gateway runs the built-in simulator. */
     credentials: { clientId: string; clientSecret: string } | null;
@@ -28,6 +37,19 @@ export interface Config {
     timeoutMs: number;
     /** Units of vehicle readings (Smartcar's `sc-unit-system`). */
     unitSystem: 'metric' | 'imperial';
+  };
+  /** Abuse limits of the GraphQL edge and per-client rate limits (0 = off). */
+  limits: {
+    maxDepth: number;
+    maxAliases: number;
+    maxTokens: number;
+    maxCost: number;
+    /** Distinct (vehicle, signal) readings one request may ask for: the billing cap. */
+    maxReadingsPerRequest: number;
+    ratePerMinuteByIp: number;
+    ratePerMinuteBySession: number;
+    /** Honour X-Forwarded-For (behind a proxy you trust) for the client address. */
+    trustProxy: boolean;
   };
   /** Signals: default `maxAge` (seconds) when a query gives none; 0 = always ask Smartcar. */
   signals: { defaultMaxAgeSec: number };
@@ -112,6 +134,18 @@ const schema = z.object({
   SMARTCAR_MANAGEMENT_API_ORIGIN: origin,
   TOKEN_ENCRYPTION_KEY: optionalString,
   COOKIE_SECURE: z.preprocess(emptyToUndefined, z.enum(['true', 'false'], { message: 'must be "true" or "false"' }).optional()),
+  REDIS_COMMAND_TIMEOUT_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(50).max(60_000).default(500)),
+  REDIS_CLUSTER_NODES: optionalString,
+  REDIS_SENTINELS: optionalString,
+  REDIS_SENTINEL_NAME: optionalString,
+  GRAPHQL_MAX_DEPTH: z.preprocess(emptyToUndefined, z.coerce.number().int().min(2).max(100).default(10)),
+  GRAPHQL_MAX_ALIASES: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(1000).default(30)),
+  GRAPHQL_MAX_TOKENS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(100).max(100_000).default(2_000)),
+  GRAPHQL_MAX_COST: z.preprocess(emptyToUndefined, z.coerce.number().int().min(100).max(1_000_000).default(5_000)),
+  MAX_READINGS_PER_REQUEST: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(10_000).default(100)),
+  RATE_LIMIT_IP_PER_MIN: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(1_000_000).default(600)),
+  RATE_LIMIT_SESSION_PER_MIN: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(1_000_000).default(300)),
+  TRUST_PROXY: bool(false),
   TOKEN_REFRESH_MARGIN_SEC: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(3600).default(300)),
   TOKEN_REFRESH_LOCK_TTL_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(500).max(600_000).optional()),
   TOKEN_REFRESH_COOLDOWN_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(600_000).default(5_000)),
@@ -167,13 +201,33 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     problems.push('TOKEN_REFRESH_LOCK_TTL_MS: must exceed SMARTCAR_TIMEOUT_MS, or a slow refresh could lose its lock to a second one');
   }
 
+  const hostPorts = (name: string, raw: string | undefined) => {
+    if (!raw) return null;
+    const list = raw.split(',').map((x) => x.trim()).filter(Boolean).map((x) => /^([^\s:]+):(\d{1,5})$/.exec(x));
+    if (list.length === 0 || list.some((m) => !m)) {
+      problems.push(`${name}: a comma-separated list of host:port`);
+      return null;
+    }
+    return list.map((m) => ({ host: m![1]!, port: Number(m![2]) }));
+  };
+  const clusterNodes = hostPorts('REDIS_CLUSTER_NODES', env.REDIS_CLUSTER_NODES || undefined);
+  const sentinels = hostPorts('REDIS_SENTINELS', env.REDIS_SENTINELS || undefined);
+  if (sentinels && !(env.REDIS_SENTINEL_NAME || undefined)) problems.push('REDIS_SENTINEL_NAME: required with REDIS_SENTINELS (the master group name)');
+  if (clusterNodes && sentinels) problems.push('REDIS_CLUSTER_NODES and REDIS_SENTINELS: choose one');
+
   if (problems.length || !e || !tokenKey) throw new ConfigError(problems);
 
   return {
     env: e.NODE_ENV,
     port: e.PORT,
     host: e.HOST,
-    redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX },
+    redis: {
+      url: e.REDIS_URL,
+      keyPrefix: e.REDIS_KEY_PREFIX,
+      commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
+      clusterNodes,
+      sentinel: sentinels ? { sentinels, name: e.REDIS_SENTINEL_NAME! } : null,
+    },
     smartcar: {
       credentials,
       redirectUri: e.SMARTCAR_REDIRECT_URI ?? null,
@@ -189,6 +243,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       unitSystem: e.SMARTCAR_UNIT_SYSTEM,
     },
     signals: { defaultMaxAgeSec: e.SIGNAL_MAX_AGE_SEC },
+    limits: {
+      maxDepth: e.GRAPHQL_MAX_DEPTH,
+      maxAliases: e.GRAPHQL_MAX_ALIASES,
+      maxTokens: e.GRAPHQL_MAX_TOKENS,
+      maxCost: e.GRAPHQL_MAX_COST,
+      maxReadingsPerRequest: e.MAX_READINGS_PER_REQUEST,
+      ratePerMinuteByIp: e.RATE_LIMIT_IP_PER_MIN,
+      ratePerMinuteBySession: e.RATE_LIMIT_SESSION_PER_MIN,
+      trustProxy: e.TRUST_PROXY,
+    },
     refresh: {
       marginSec: e.TOKEN_REFRESH_MARGIN_SEC,
       lockTtlMs,

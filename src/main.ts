@@ -1,6 +1,7 @@
 import { createApp } from './app';
 import { ConfigError, loadConfig } from './config';
 import { StartupError } from './errors';
+import { metrics } from './metrics';
 
 /** The only entry: loadConfig() → createApp() → listen; SIGTERM/SIGINT → stop(). */
 async function main(): Promise<void> {
@@ -32,7 +33,11 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled rejection'));
+  // Logged and counted; the process keeps serving.
+  process.on('unhandledRejection', (reason) => {
+    metrics.unhandledRejections.inc();
+    log.error({ err: reason }, 'unhandled rejection');
+  });
 }
 
 main().catch((err: unknown) => {

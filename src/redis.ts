@@ -1,6 +1,18 @@
-import Redis from 'ioredis';
+import Redis, { Cluster, type RedisOptions } from 'ioredis';
 import { serviceUnavailable, StartupError } from './errors';
 import type { Logger } from './logger';
+import { metrics } from './metrics';
+
+/** A single Redis (or Sentinel-managed) or a Redis Cluster: the gateway uses what both offer. */
+export type RedisClient = Redis | Cluster;
+
+export interface RedisSettings {
+  url: string;
+  keyPrefix: string;
+  commandTimeoutMs: number;
+  clusterNodes: { host: string; port: number }[] | null;
+  sentinel: { sentinels: { host: string; port: number }[]; name: string } | null;
+}
 
 /**
  * Redis connection and the boundary that turns "Redis is not there" into SERVICE_UNAVAILABLE.
@@ -8,30 +20,54 @@ import type { Logger } from './logger';
  * and every command is bounded by `commandTimeout`, so a hung Redis cannot hang a request.
  */
 
-export function createRedis(url: string, keyPrefix: string): Redis {
-  return new Redis(url, {
-    keyPrefix,
+export function createRedis(settings: RedisSettings): RedisClient {
+  const options: RedisOptions = {
     lazyConnect: true,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
-    commandTimeout: 1_000,
+    commandTimeout: settings.commandTimeoutMs,
     connectTimeout: 2_000,
     // Reconnect forever, backing off to 2 s: the gateway recovers by itself when Redis returns.
     retryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
-  });
+  };
+  if (settings.clusterNodes) {
+    return new Cluster(settings.clusterNodes, {
+      keyPrefix: settings.keyPrefix,
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      clusterRetryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
+      redisOptions: { ...options, keyPrefix: undefined },
+    });
+  }
+  if (settings.sentinel) {
+    const url = new URL(settings.url);
+    return new Redis({
+      ...options,
+      keyPrefix: settings.keyPrefix,
+      sentinels: settings.sentinel.sentinels,
+      name: settings.sentinel.name,
+      ...(url.password && { password: decodeURIComponent(url.password) }),
+      ...(url.username && { username: decodeURIComponent(url.username) }),
+    });
+  }
+  return new Redis(settings.url, { ...options, keyPrefix: settings.keyPrefix });
 }
 
 /** Connects once, failing fast with one clear line when Redis is not there. */
-export async function connectRedis(options: { url: string; keyPrefix: string }, logger: Logger): Promise<Redis> {
-  const redis = createRedis(options.url, options.keyPrefix);
+export async function connectRedis(options: RedisSettings, logger: Logger): Promise<RedisClient> {
+  const redis = createRedis(options);
   redis.on('error', (err: Error) => logger.warn({ err: { name: err.name, message: err.message } }, 'redis connection error'));
   try {
     await redis.connect();
     await redis.ping();
   } catch (err) {
     redis.disconnect();
-    const where = new URL(options.url);
-    throw new StartupError(`Cannot reach Redis at ${where.protocol}//${where.host} (REDIS_URL): ${(err as Error).message}`);
+    const where = options.clusterNodes
+      ? `the cluster ${options.clusterNodes.map((n) => `${n.host}:${n.port}`).join(',')} (REDIS_CLUSTER_NODES)`
+      : options.sentinel
+        ? `the sentinels of "${options.sentinel.name}" (REDIS_SENTINELS)`
+        : `${new URL(options.url).protocol}//${new URL(options.url).host} (REDIS_URL)`;
+    throw new StartupError(`Cannot reach Redis at ${where}: ${(err as Error).message}`);
   }
   return redis;
 }
@@ -51,11 +87,28 @@ export function isRedisUnavailable(err: unknown): boolean {
 
 /** Runs Redis work; an outage becomes SERVICE_UNAVAILABLE, anything else propagates unchanged. */
 export async function redisCall<T>(work: () => Promise<T>): Promise<T> {
+  const end = metrics.redisLatency.startTimer();
   try {
-    return await work();
+    const result = await work();
+    end({ outcome: 'ok' });
+    return result;
   } catch (err) {
+    end({ outcome: 'error' });
     if (isRedisUnavailable(err)) throw serviceUnavailable(err);
     throw err;
+  }
+}
+
+/** The key prefix the client adds (scripts that build key names, and SCAN, need it). */
+export function prefixOf(redis: RedisClient): string {
+  return redis.options.keyPrefix ?? '';
+}
+
+/** Every master's keys matching `pattern` (SCAN runs per node on a cluster). */
+export async function* scanKeys(redis: RedisClient, pattern: string): AsyncGenerator<string[]> {
+  const nodes: Redis[] = redis instanceof Cluster ? redis.nodes('master') : [redis];
+  for (const node of nodes) {
+    for await (const batch of node.scanStream({ match: pattern, count: 500 }) as AsyncIterable<string[]>) yield batch;
   }
 }
 

@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from './redis';
 import type { Config } from './config';
 import { ConnectService } from './connect/connect.service';
 import type { Logger } from './logger';
@@ -13,7 +13,7 @@ import { SignalService } from './vehicles/signal.service';
 import { VehicleService } from './vehicles/vehicle.service';
 
 /** The singletons behind the edges, built once (by the server and by `npm run refresh-sweep`). */
-export function buildServices(config: Config, redis: Redis, smartcar: SmartcarApi, logger: Logger) {
+export function buildServices(config: Config, redis: RedisClient, smartcar: SmartcarApi, logger: Logger) {
   const sessions = new SessionStore(redis);
   const vault = new TokenVault(redis, new TokenCipher(config.tokenKey.key));
   // The reconnect URL needs ConnectService, which needs the provider: bound late.
@@ -25,6 +25,7 @@ export function buildServices(config: Config, redis: Redis, smartcar: SmartcarAp
   const signals = new SignalService(tokens, smartcar, readings, {
     unitSystem: config.smartcar.unitSystem,
     defaultMaxAgeSec: config.signals.defaultMaxAgeSec,
+    maxReadingsPerRequest: config.limits.maxReadingsPerRequest,
   });
   return { sessions, vault, tokens, connect, vehicles, signals, commands };
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type Redis from 'ioredis';
-import { keys, redisCall } from '../redis';
+import type { RedisClient } from '../redis';
+import { keys, prefixOf, redisCall } from '../redis';
 import { hashSessionToken, newSessionToken } from './session.token';
 
 /**
@@ -46,7 +46,7 @@ const refValue = (c: ConnectionRef) => JSON.stringify({ userId: c.userId, vehicl
 
 export class SessionStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -117,7 +117,7 @@ export class SessionStore {
    */
   async destroy(session: Session): Promise<void> {
     const h = session.hash;
-    const connectionPrefix = `${this.redis.options.keyPrefix ?? ''}${keys.connection(h, '')}`;
+    const connectionPrefix = `${prefixOf(this.redis)}${keys.connection(h, '')}`;
     await redisCall(() => this.redis.eval(DESTROY, 2, keys.session(h), keys.states(h), connectionPrefix));
   }
 

@@ -1,5 +1,6 @@
 import smartcar from 'smartcar';
 import { UpstreamError, type SmartcarDetails } from '../errors';
+import { metrics } from '../metrics';
 
 /**
  * The one place that imports the `smartcar` SDK: a typed wrapper that normalises every failure into
@@ -129,11 +130,20 @@ export function normalizeSdkError(err: unknown): UpstreamError {
   throw err;
 }
 
-async function call<T>(fn: () => Promise<T>): Promise<T> {
+function count(path: string, outcome: UpstreamError | null): void {
+  metrics.upstream.inc({ path, status: outcome === null ? '200' : outcome.kind === 'response' ? String(outcome.status) : outcome.kind });
+}
+
+/** One SDK call, counted under `path` (a route shape, never an id), failures normalised. */
+async function call<T>(path: string, fn: () => Promise<T>): Promise<T> {
   try {
-    return await fn();
+    const result = await fn();
+    count(path, null);
+    return result;
   } catch (err) {
-    throw normalizeSdkError(err);
+    const failure = normalizeSdkError(err);
+    count(path, failure);
+    throw failure;
   }
 }
 
@@ -163,13 +173,16 @@ function itemError(code: number, body: unknown, headers: Record<string, unknown>
 
 async function readVehicle(vehicle: smartcar.Vehicle, paths: string[]): Promise<Map<string, Reading | UpstreamError>> {
   const out = new Map<string, Reading | UpstreamError>();
+  const label = paths.length === 1 ? paths[0]! : '/batch';
   try {
     if (paths.length === 1) {
       const res = await vehicle.request('get', paths[0]!.replace(/^\//, ''));
       out.set(paths[0]!, { body: res.body as Record<string, unknown>, dataAge: time(res.meta.dataAge), fetchedAt: time(res.meta.fetchedAt) });
+      count(label, null);
       return out;
     }
     const res = await vehicle.request('post', 'batch', { requests: paths.map((path) => ({ path })) });
+    count(label, null);
     const outerId = res.meta.requestId ?? null;
     const responses = ((res.body as { responses?: unknown }).responses ?? []) as { path?: string; code?: number; body?: unknown; headers?: Record<string, unknown> }[];
     for (const item of responses) {
@@ -184,6 +197,7 @@ async function readVehicle(vehicle: smartcar.Vehicle, paths: string[]): Promise<
     }
   } catch (err) {
     const failure = normalizeSdkError(err);
+    count(label, failure);
     for (const p of paths) out.set(p, failure);
   }
   // A path Smartcar left out of its answer.
@@ -218,11 +232,11 @@ export function createSmartcarClient(options: SmartcarClientOptions): SmartcarAp
         ...(input.make !== undefined && { makeBypass: input.make }),
         ...(input.singleSelectVin !== undefined && { singleSelect: { vin: input.singleSelectVin } }),
       }),
-    exchangeCode: (code) => call(async () => pairOf(await auth.exchangeCode(code))),
-    refreshTokens: (refreshToken) => call(async () => pairOf(await auth.exchangeRefreshToken(refreshToken))),
-    userId: (accessToken) => call(async () => (await smartcar.getUser(accessToken)).id),
+    exchangeCode: (code) => call('/oauth/token', async () => pairOf(await auth.exchangeCode(code))),
+    refreshTokens: (refreshToken) => call('/oauth/token', async () => pairOf(await auth.exchangeRefreshToken(refreshToken))),
+    userId: (accessToken) => call('/user', async () => (await smartcar.getUser(accessToken)).id),
     vehicleIds: (accessToken) =>
-      call(async () => {
+      call('/vehicles', async () => {
         const ids: string[] = [];
         for (let page = 0; page < MAX_PAGES; page++) {
           const res = await smartcar.getVehicles(accessToken, { limit: PAGE_SIZE, offset: ids.length });
@@ -232,23 +246,23 @@ export function createSmartcarClient(options: SmartcarClientOptions): SmartcarAp
         return ids;
       }),
     attributes: (accessToken, vehicleId) =>
-      call(async () => {
+      call('/', async () => {
         const a = await new smartcar.Vehicle(vehicleId, accessToken).attributes();
         return { id: a.id, make: a.make, model: a.model, year: a.year };
       }),
     vehicleData: (accessToken, vehicleId, paths, unitSystem) => readVehicle(new smartcar.Vehicle(vehicleId, accessToken, { unitSystem }), paths),
     permissions: (accessToken, vehicleId) =>
-      call(async () => {
+      call('/permissions', async () => {
         const res = await new smartcar.Vehicle(vehicleId, accessToken).permissions({ limit: 100 });
         return res.permissions;
       }),
     command: (accessToken, vehicleId, command) =>
-      call(async () => {
+      call(command === 'lock' || command === 'unlock' ? 'POST /security' : 'POST /charge', async () => {
         const res = await new smartcar.Vehicle(vehicleId, accessToken)[command]();
         return { status: res.status, message: res.message ?? null };
       }),
     disconnect: (accessToken, vehicleId) =>
-      call(async () => {
+      call('DELETE /application', async () => {
         await new smartcar.Vehicle(vehicleId, accessToken).disconnect();
       }),
   };

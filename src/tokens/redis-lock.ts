@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type Redis from 'ioredis';
+import type { RedisClient } from '../redis';
 import { redisCall } from '../redis';
 
 /**
@@ -14,12 +14,12 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0`;
 
 /** The owner token when acquired, null when someone else holds it. */
-export async function acquireLock(redis: Redis, key: string, ttlMs: number): Promise<string | null> {
+export async function acquireLock(redis: RedisClient, key: string, ttlMs: number): Promise<string | null> {
   const owner = randomBytes(16).toString('base64url');
   const ok = await redisCall(() => redis.set(key, owner, 'PX', ttlMs, 'NX'));
   return ok === 'OK' ? owner : null;
 }
 
-export async function releaseLock(redis: Redis, key: string, owner: string): Promise<boolean> {
+export async function releaseLock(redis: RedisClient, key: string, owner: string): Promise<boolean> {
   return Number(await redisCall(() => redis.eval(RELEASE, 1, key, owner))) === 1;
 }

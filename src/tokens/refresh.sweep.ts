@@ -1,6 +1,6 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from '../redis';
 import type { Logger } from '../logger';
-import { CONNECTION_KEY, keys, redisCall } from '../redis';
+import { CONNECTION_KEY, keys, redisCall, scanKeys } from '../redis';
 import { acquireLock, releaseLock } from './redis-lock';
 import type { TokenProvider } from './token.provider';
 
@@ -8,7 +8,7 @@ import type { TokenProvider } from './token.provider';
  * Keeps idle connections alive: Smartcar refresh tokens die after 60 days unused, so pairs issued
  * longer ago than `maxAgeMs` are refreshed (through the same locked, compare-and-set path as any
  * refresh). One instance sweeps at a time (a Redis lock); a sweep cut short by a crash simply runs
- * again next time. Redis Cluster needs a scan per master (not done here: one Redis or Sentinel).
+ * again next time. On Redis Cluster every master is scanned.
  */
 
 export interface SweepResult {
@@ -24,7 +24,7 @@ const SWEEP_LOCK_TTL_MS = 15 * 60 * 1000;
 const BATCH = 4;
 
 export async function sweepIdleConnections(
-  deps: { redis: Redis; keyPrefix: string; tokens: TokenProvider; logger: Logger },
+  deps: { redis: RedisClient; keyPrefix: string; tokens: TokenProvider; logger: Logger },
   maxAgeMs: number,
   now: number = Date.now(),
 ): Promise<SweepResult> {
@@ -34,8 +34,7 @@ export async function sweepIdleConnections(
   const result: SweepResult = { ran: true, scanned: 0, refreshed: 0, failed: 0 };
   try {
     // SCAN ignores ioredis' keyPrefix: match and strip it ourselves.
-    const stream = redis.scanStream({ match: `${keyPrefix}sess:*:conn:*`, count: 500 });
-    for await (const batch of stream as AsyncIterable<string[]>) {
+    for await (const batch of scanKeys(redis, `${keyPrefix}sess:*:conn:*`)) {
       const due: [string, string][] = [];
       for (const full of batch) {
         const m = CONNECTION_KEY.exec(full.slice(keyPrefix.length));

@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type Redis from 'ioredis';
+import type { RedisClient } from '../redis';
 import { AppError, fromUpstream, UpstreamError } from '../errors';
 import type { Logger } from '../logger';
+import { metrics } from '../metrics';
 import { isRedisUnavailable, keys, redisCall } from '../redis';
 import type { SmartcarApi, TokenPair } from '../smartcar/smartcar.client';
 import { acquireLock, releaseLock } from './redis-lock';
@@ -48,7 +49,7 @@ export class TokenProvider {
 
   constructor(
     private readonly vault: TokenVault,
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly smartcar: SmartcarApi,
     private readonly options: RefreshOptions,
     private readonly logger: Logger,
@@ -125,6 +126,9 @@ export class TokenProvider {
       if (owner) {
         try {
           return await this.refreshHoldingLock(sessionHash, connectionId, seenVersion);
+        } catch (err) {
+          metrics.refreshes.inc({ outcome: err instanceof AppError && err.code === 'RECONNECT_REQUIRED' ? 'reconnect' : 'failed' });
+          throw err;
         } finally {
           // Losing this release only delays the next refresh until the TTL ends.
           await releaseLock(this.redis, lockKey, owner).catch((err: unknown) => this.logger.warn({ err }, 'refresh lock release failed'));
@@ -133,7 +137,10 @@ export class TokenProvider {
       await sleep(40 + Math.random() * 60);
       const current = await this.vault.read(sessionHash, connectionId);
       if (!current) throw gone();
-      if (current.version > seenVersion) return current;
+      if (current.version > seenVersion) {
+        metrics.refreshes.inc({ outcome: 'reused' });
+        return current;
+      }
       if (this.now() > deadline) {
         throw new AppError('UPSTREAM_UNAVAILABLE', 'Refreshing the Smartcar token is taking too long. Try again shortly.');
       }
@@ -143,7 +150,10 @@ export class TokenProvider {
   private async refreshHoldingLock(sessionHash: string, connectionId: string, seenVersion: number): Promise<StoredPair> {
     const current = await this.vault.read(sessionHash, connectionId);
     if (!current) throw gone();
-    if (current.version > seenVersion) return current; // another instance refreshed while we waited
+    if (current.version > seenVersion) {
+      metrics.refreshes.inc({ outcome: 'reused' }); // another instance refreshed while we waited
+      return current;
+    }
 
     const cooldownKey = keys.refreshCooldown(sessionHash, connectionId);
     if (await redisCall(() => this.redis.exists(cooldownKey))) {
@@ -178,7 +188,10 @@ export class TokenProvider {
     for (let attempt = 1; ; attempt++) {
       try {
         const r = await this.vault.replace(sessionHash, connectionId, previous.version, fresh, issuedAt);
-        if (r.written) return { pair: fresh, version: r.version, issuedAt };
+        if (r.written) {
+          metrics.refreshes.inc({ outcome: 'refreshed' });
+          return { pair: fresh, version: r.version, issuedAt };
+        }
         if (r.reason === 'gone') throw gone(); // signed out or disconnected meanwhile
         // A newer pair is stored (a holder that outlived its lock): keep that one, ours is discarded.
         this.logger.error({ connectionId }, 'refresh: a newer pair was already stored; discarding ours');
@@ -192,6 +205,7 @@ export class TokenProvider {
           // Loud: the stored refresh token is the old one, usable for Smartcar's grace window (~60 s).
           this.logger.error({ connectionId, attempts: attempt }, 'REFRESHED PAIR NOT STORED: Redis unavailable; the previous refresh token must be used again within its grace window');
           // This request still gets the fresh access token.
+          metrics.refreshes.inc({ outcome: 'not_stored' });
           return { pair: fresh, version: previous.version, issuedAt };
         }
         await sleep(100 * 2 ** (attempt - 1));

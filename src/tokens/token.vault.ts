@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from '../redis';
 import { keys, redisCall } from '../redis';
 import type { TokenPair } from '../smartcar/smartcar.client';
 import type { TokenCipher } from './token.cipher';
@@ -49,7 +49,7 @@ return 1`;
 
 export class TokenVault {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly cipher: TokenCipher,
   ) {}
 

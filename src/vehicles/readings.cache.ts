@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from '../redis';
 import { keys, redisCall } from '../redis';
 import type { Reading, UnitSystem } from '../smartcar/smartcar.client';
 
@@ -28,7 +28,7 @@ redis.call('HSET', KEYS[1], unpack(ARGV))
 return 1`;
 
 export class ReadingsCache {
-  constructor(private readonly redis: Redis) {}
+  constructor(private readonly redis: RedisClient) {}
 
   async get(sessionHash: string, connectionId: string, vehicleId: string, paths: PathUnits[]): Promise<Map<string, CachedReading>> {
     const raw = await redisCall(() => this.redis.hmget(keys.connection(sessionHash, connectionId), ...paths.map((p) => field(vehicleId, p.units, p.path))));

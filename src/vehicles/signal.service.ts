@@ -1,5 +1,6 @@
 import DataLoader from 'dataloader';
 import { AppError, toAppError, UpstreamError } from '../errors';
+import { metrics } from '../metrics';
 import type { RequestSession } from '../session/request-session';
 import type { ConnectionRef, Session } from '../session/session.store';
 import type { Reading, SmartcarApi, UnitSystem } from '../smartcar/smartcar.client';
@@ -26,6 +27,8 @@ export interface SignalKey {
 export interface SignalOptions {
   unitSystem: UnitSystem;
   defaultMaxAgeSec: number;
+  /** Distinct (vehicle, path) readings one request may ask for: the billing cap. */
+  maxReadingsPerRequest: number;
 }
 
 /** Vehicles read concurrently per request: bounded so one query cannot stampede Smartcar. */
@@ -42,7 +45,20 @@ export class SignalService {
   ) {}
 
   loader(rs: RequestSession): DataLoader<SignalKey, Reading, string> {
-    return new DataLoader((keys) => this.load(rs, keys), { cacheKeyFn: keyOf });
+    const asked = new Set<string>();
+    return new DataLoader(
+      (keys) => {
+        // The billing cap, checked before anything is spent: a request that asks for more distinct
+        // readings than allowed gets none of the excess (they fail, the rest resolve).
+        for (const k of keys) asked.add(`${k.vehicleId}\n${k.path}`);
+        if (asked.size > this.options.maxReadingsPerRequest) {
+          const error = new AppError('BAD_USER_INPUT', `This request asks for ${asked.size} vehicle readings; the limit is ${this.options.maxReadingsPerRequest}. Ask for fewer vehicles or fields.`);
+          return Promise.resolve(keys.map(() => error));
+        }
+        return this.load(rs, keys);
+      },
+      { cacheKeyFn: keyOf },
+    );
   }
 
   /** `maxAge` as given in a query: null means the configured default. */
@@ -90,6 +106,8 @@ export class SignalService {
       return c !== undefined && (signalByPath(k.path).permanent || now - c.receivedAt <= k.maxAge * 1000);
     };
     const stale = new Set(allowed.filter((k) => !goodEnough(k)).map((k) => k.path));
+    metrics.cache.inc({ result: 'hit' }, paths.length - stale.size);
+    if (stale.size) metrics.cache.inc({ result: 'miss' }, stale.size);
     const fetched = stale.size ? await this.fetch(session, ref, vehicleId, [...stale]) : new Map<string, Reading | UpstreamError>();
 
     const fresh: [PathUnits, CachedReading][] = [];

@@ -44,6 +44,9 @@ export function gatewayEnv(sim: RunningSimulator, prefix: string, tokenKey: stri
     TOKEN_ENCRYPTION_KEY: tokenKey,
     SMARTCAR_REDIRECT_URI: 'http://localhost:8000/exchange',
     TOKEN_SWEEP_INTERVAL_SEC: '0',
+    // Tests send many requests from one address; the limit tests turn these on themselves.
+    RATE_LIMIT_IP_PER_MIN: '0',
+    RATE_LIMIT_SESSION_PER_MIN: '0',
   };
 }
 

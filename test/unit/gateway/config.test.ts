@@ -20,7 +20,17 @@ test('no variables at all: simulator mode with a generated key and the documente
   expect(c.tokenKey.key).toHaveLength(32);
   expect(c.port).toBe(8000);
   expect(c.host).toBe('127.0.0.1');
-  expect(c.redis).toEqual({ url: 'redis://127.0.0.1:6379', keyPrefix: 'gw:' });
+  expect(c.redis).toEqual({ url: 'redis://127.0.0.1:6379', keyPrefix: 'gw:', commandTimeoutMs: 500, clusterNodes: null, sentinel: null });
+  expect(c.limits).toEqual({
+    maxDepth: 10,
+    maxAliases: 30,
+    maxTokens: 2000,
+    maxCost: 5000,
+    maxReadingsPerRequest: 100,
+    ratePerMinuteByIp: 600,
+    ratePerMinuteBySession: 300,
+    trustProxy: false,
+  });
   expect(c.smartcar.mode).toBe('test');
   expect(c.smartcar.requireState).toBe(false);
   expect(c.smartcar.scope).toEqual(DEFAULT_SCOPE);
@@ -68,6 +78,18 @@ test('every problem is listed at once', () => {
     'SMARTCAR_API_ORIGIN',
     'SMARTCAR_CLIENT_ID and SMARTCAR_CLIENT_SECRET',
     'TOKEN_ENCRYPTION_KEY',
+  ]);
+});
+
+test('Redis Cluster and Sentinel come from host:port lists', () => {
+  expect(loadConfig({ REDIS_CLUSTER_NODES: '127.0.0.1:7000, 127.0.0.1:7001' }).redis.clusterNodes).toEqual([
+    { host: '127.0.0.1', port: 7000 },
+    { host: '127.0.0.1', port: 7001 },
+  ]);
+  expect(loadConfig({ REDIS_SENTINELS: 'sentinel:26379', REDIS_SENTINEL_NAME: 'mymaster' }).redis.sentinel).toEqual({ sentinels: [{ host: 'sentinel', port: 26379 }], name: 'mymaster' });
+  expect(problems({ REDIS_CLUSTER_NODES: 'nope', REDIS_SENTINELS: 'a:1' })).toEqual([
+    'REDIS_CLUSTER_NODES: a comma-separated list of host:port',
+    'REDIS_SENTINEL_NAME: required with REDIS_SENTINELS (the master group name)',
   ]);
 });
 
