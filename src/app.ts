@@ -125,16 +125,20 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
   // Depth, aliases, tokens, cost and directives bounded before execution: one crafted query must not
   // fan out into hundreds of billed calls (the readings cap in SignalService is the last line).
   const armor = new ApolloArmor({
-    maxDepth: { n: config.limits.maxDepth },
+    // Introspection counts too: a deeply nested __schema query is the classic depth attack.
+    maxDepth: { n: config.limits.maxDepth, ignoreIntrospection: false },
     maxAliases: { n: config.limits.maxAliases },
-    maxTokens: { n: config.limits.maxTokens },
-    costLimit: { maxCost: config.limits.maxCost },
+    // Tokens are bounded by graphql-js's own parser option below: armor's Apollo plugin throws
+    // from a plugin hook, which Apollo answers with a 500.
+    maxTokens: { enabled: false },
+    costLimit: { maxCost: config.limits.maxCost, ignoreIntrospection: false },
     maxDirectives: { n: 10 },
     blockFieldSuggestion: { enabled: production },
   }).protect();
   const apollo = new ApolloServer<GraphQLContext>({
     schema,
     validationRules: armor.validationRules,
+    parseOptions: { maxTokens: config.limits.maxTokens },
     introspection: !production,
     hideSchemaDetailsFromClientErrors: production,
     csrfPrevention: true,
