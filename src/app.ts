@@ -22,6 +22,7 @@ import { ApolloArmor } from '@escape.tech/graphql-armor';
 import { createLogger, requestContext, type Logger } from './logger';
 import { metrics } from './metrics';
 import { metricsPlugin } from './graphql/metrics.plugin';
+import { outageStatusPlugin } from './graphql/status.plugin';
 import { opsRoutes } from './rest/ops.routes';
 import { createRateLimiter, rateLimitMiddleware } from './rest/rate-limit';
 import { connectRedis } from './redis';
@@ -149,6 +150,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
     plugins: [
       ...armor.plugins,
       metricsPlugin(),
+      outageStatusPlugin(),
       ApolloServerPluginDrainHttpServer({ httpServer }),
       production ? ApolloServerPluginLandingPageDisabled() : ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: true }),
     ],

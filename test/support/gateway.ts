@@ -50,7 +50,7 @@ export function gatewayEnv(sim: RunningSimulator, prefix: string, tokenKey: stri
   };
 }
 
-export async function startStack(options: { env?: Record<string, string>; simulator?: SimulatorOptions } = {}): Promise<Stack> {
+export async function startStack(options: { env?: Record<string, string>; simulator?: SimulatorOptions; redisUrl?: string } = {}): Promise<Stack> {
   const sim = await startSimulator(options.simulator);
   const prefix = `t${randomBytes(6).toString('hex')}:`;
   const logs: string[] = [];
@@ -61,14 +61,16 @@ export async function startStack(options: { env?: Record<string, string>; simula
     },
   });
   const key = randomBytes(32).toString('base64');
-  const baseEnv = { ...gatewayEnv(sim, prefix, key), LOG_LEVEL: 'debug' };
+  const redisUrl = options.redisUrl ?? testRedisUrl();
+  const baseEnv = { ...gatewayEnv(sim, prefix, key), REDIS_URL: redisUrl, LOG_LEVEL: 'debug' };
   const launch = (env: Record<string, string> = {}) => {
     const config = loadConfig({ ...baseEnv, ...options.env, ...env });
     return createApp(config, { logger: createLogger(config.logLevel, sink) });
   };
   const app = await launch();
   const extra: RunningApp[] = [];
-  const redis = new Redis(testRedisUrl());
+  const redis = new Redis(redisUrl);
+  redis.on('error', () => undefined); // outage tests stop this Redis on purpose
   return {
     sim,
     app,
