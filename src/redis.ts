@@ -123,6 +123,8 @@ export const keys = {
   connection: (h: string, connectionId: string) => `sess:{${h}}:conn:${connectionId}`,
   refreshLock: (h: string, connectionId: string) => `sess:{${h}}:conn:${connectionId}:lock`,
   refreshCooldown: (h: string, connectionId: string) => `sess:{${h}}:conn:${connectionId}:cooldown`,
+  /** The session's rate-limit counter (rate-limiter-flexible writes `<keyPrefix>:<key>`). */
+  sessionRate: (h: string) => `rl:session:{${h}}`,
   /** The sweep's own lock: one instance sweeps at a time. */
   sweepLock: () => 'sweep:lock',
 };

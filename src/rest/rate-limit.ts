@@ -27,7 +27,8 @@ export function createRateLimiter(redis: RedisClient, limits: RateLimits) {
     const token = readSessionToken(req.headers);
     const checks: [RateLimiterRedis | null, string, 'ip' | 'session'][] = [
       [byIp, req.ip ?? req.socket.remoteAddress ?? 'unknown', 'ip'],
-      [bySession, token ? hashSessionToken(token) : '', 'session'],
+      // `{hash}`: the counter shares the session's hash slot, so sign-out deletes it with the rest.
+      [bySession, token ? `{${hashSessionToken(token)}}` : '', 'session'],
     ];
     for (const [limiter, key, by] of checks) {
       if (!limiter || !key) continue;

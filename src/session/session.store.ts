@@ -118,7 +118,7 @@ export class SessionStore {
   async destroy(session: Session): Promise<void> {
     const h = session.hash;
     const connectionPrefix = `${prefixOf(this.redis)}${keys.connection(h, '')}`;
-    await redisCall(() => this.redis.eval(DESTROY, 2, keys.session(h), keys.states(h), connectionPrefix));
+    await redisCall(() => this.redis.eval(DESTROY, 3, keys.session(h), keys.states(h), keys.sessionRate(h), connectionPrefix));
   }
 
   /**
@@ -178,7 +178,7 @@ end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1`;
 
-/** KEYS: session, states. ARGV: the (prefixed) key of a connection without its id. */
+/** KEYS: session, states, rate counter. ARGV: the (prefixed) key of a connection without its id. */
 const DESTROY = `
 for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
   if string.sub(f, 1, 2) == 'c:' then
@@ -186,7 +186,7 @@ for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
     redis.call('DEL', k, k .. ':lock', k .. ':cooldown')
   end
 end
-return redis.call('DEL', KEYS[1], KEYS[2])`;
+return redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])`;
 
 /** KEYS: session, connection. ARGV: field, ref, sealed pair, connection expiry, session expiry, issued at (ms). */
 const ATTACH = `
