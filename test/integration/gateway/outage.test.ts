@@ -78,7 +78,8 @@ function expectOutageAnswers(answers: Answer[]): void {
   const failed = answers.filter((a) => a.codes.length > 0);
   expect(failed.length).toBeGreaterThan(5);
   for (const a of failed) {
-    expect(a.codes).toEqual(['SERVICE_UNAVAILABLE']);
+    // One error, or one per field when Redis went away between two of them.
+    expect(new Set(a.codes)).toEqual(new Set(['SERVICE_UNAVAILABLE']));
     expect(a.status).toBe(503);
     expect(a.ms).toBeLessThan(1_000);
   }
