@@ -6,7 +6,7 @@ import type { ConnectionRef, Session } from '../session/session.store';
 import type { Reading, SmartcarApi, UnitSystem } from '../smartcar/smartcar.client';
 import type { TokenProvider } from '../tokens/token.provider';
 import { mapSettled } from '../util/concurrency';
-import type { CachedReading, PathUnits, ReadingsCache } from './readings.cache';
+import type { CachedReading, ReadingRef, ReadingsCache } from './readings.cache';
 import { signalByPath } from './signals';
 import { connectionOf } from './vehicle.service';
 
@@ -31,8 +31,11 @@ export interface SignalOptions {
   maxReadingsPerRequest: number;
 }
 
-/** Vehicles read concurrently per request: bounded so one query cannot stampede Smartcar. */
-const VEHICLE_CONCURRENCY = 4;
+/**
+ * Vehicles of one connection read concurrently: bounded so one query cannot stampede Smartcar, and
+ * high enough that a dashboard of ten cars waits for one upstream round trip, not several.
+ */
+const VEHICLE_CONCURRENCY = 10;
 
 const keyOf = (k: SignalKey) => `${k.vehicleId}\n${k.path}\n${k.maxAge}`;
 
@@ -71,72 +74,107 @@ export class SignalService {
   private async load(rs: RequestSession, keys: readonly SignalKey[]): Promise<(Reading | Error)[]> {
     const results = new Map<string, Reading | Error>();
     const session = await rs.require();
-    const byVehicle = new Map<string, SignalKey[]>();
-    for (const k of keys) byVehicle.set(k.vehicleId, [...(byVehicle.get(k.vehicleId) ?? []), k]);
-    await mapSettled([...byVehicle], VEHICLE_CONCURRENCY, ([vehicleId, vehicleKeys]) =>
-      this.loadVehicle(session, vehicleId, vehicleKeys, results).catch((err: unknown) => {
-        for (const k of vehicleKeys) if (!results.has(keyOf(k))) results.set(keyOf(k), toAppError(err));
-      }),
+    const byConnection = new Map<ConnectionRef, SignalKey[]>();
+    for (const k of keys) {
+      const ref = connectionOf(session, k.vehicleId);
+      if (!ref) results.set(keyOf(k), new AppError('NOT_FOUND', 'No such vehicle in this session.'));
+      else byConnection.set(ref, [...(byConnection.get(ref) ?? []), k]);
+    }
+    await Promise.all(
+      [...byConnection].map(([ref, connectionKeys]) =>
+        this.loadConnection(session, ref, connectionKeys, results).catch((err: unknown) => {
+          // The connection itself failed (Redis, its token): its keys without a result carry the error.
+          for (const k of connectionKeys) if (!results.has(keyOf(k))) results.set(keyOf(k), toAppError(err));
+        }),
+      ),
     );
     return keys.map((k) => results.get(keyOf(k)) ?? new AppError('INTERNAL_SERVER_ERROR', 'Internal server error'));
   }
 
-  private async loadVehicle(session: Session, vehicleId: string, keys: SignalKey[], results: Map<string, Reading | Error>): Promise<void> {
-    const ref = connectionOf(session, vehicleId);
-    if (!ref) {
-      for (const k of keys) results.set(keyOf(k), new AppError('NOT_FOUND', 'No such vehicle in this session.'));
-      return;
-    }
+  /**
+   * Everything asked of one connection's vehicles: one cache read, one token, one upstream request
+   * per vehicle that needs one (concurrently, bounded), one cache write.
+   */
+  private async loadConnection(session: Session, ref: ConnectionRef, keys: SignalKey[], results: Map<string, Reading | Error>): Promise<void> {
     const allowed = keys.filter((k) => {
       const scope = signalByPath(k.path).scope;
       if (ref.scopes === null || ref.scopes.includes(scope)) return true;
       results.set(keyOf(k), new AppError('PERMISSION_DENIED', `The driver did not grant ${scope}.`, { scope }));
       return false;
     });
-    const paths: PathUnits[] = [...new Set(allowed.map((k) => k.path))].map((path) => ({
-      path,
-      units: signalByPath(path).permanent ? null : this.options.unitSystem,
-    }));
-    if (paths.length === 0) return;
+    const refs = uniqueRefs(allowed, this.options.unitSystem);
+    if (refs.length === 0) return;
+    const cachedList = await this.cache.get(session.hash, ref.id, refs);
+    const cached = new Map<string, CachedReading>();
+    refs.forEach((r, i) => cachedList[i] && cached.set(readingKey(r.vehicleId, r.path), cachedList[i]!));
 
-    const cached = await this.cache.get(session.hash, ref.id, vehicleId, paths);
     const now = Date.now();
     const goodEnough = (k: SignalKey) => {
-      const c = cached.get(k.path);
+      const c = cached.get(readingKey(k.vehicleId, k.path));
       return c !== undefined && (signalByPath(k.path).permanent || now - c.receivedAt <= k.maxAge * 1000);
     };
-    const stale = new Set(allowed.filter((k) => !goodEnough(k)).map((k) => k.path));
-    metrics.cache.inc({ result: 'hit' }, paths.length - stale.size);
-    if (stale.size) metrics.cache.inc({ result: 'miss' }, stale.size);
-    const fetched = stale.size ? await this.fetch(session, ref, vehicleId, [...stale]) : new Map<string, Reading | UpstreamError>();
+    const stale = new Map<string, Set<string>>(); // vehicle → paths to ask Smartcar for
+    for (const k of allowed) if (!goodEnough(k)) stale.set(k.vehicleId, (stale.get(k.vehicleId) ?? new Set()).add(k.path));
+    const staleCount = [...stale.values()].reduce((n, p) => n + p.size, 0);
+    metrics.cache.inc({ result: 'hit' }, refs.length - staleCount);
+    if (staleCount) metrics.cache.inc({ result: 'miss' }, staleCount);
 
-    const fresh: [PathUnits, CachedReading][] = [];
-    for (const p of paths) {
-      const r = fetched.get(p.path);
-      if (r && !(r instanceof UpstreamError)) fresh.push([p, { ...r, receivedAt: now }]);
+    const fetched = stale.size ? await this.fetch(session, ref, stale) : new Map<string, Reading | UpstreamError>();
+    const fresh: [ReadingRef, CachedReading][] = [];
+    for (const r of refs) {
+      const got = fetched.get(readingKey(r.vehicleId, r.path));
+      if (got && !(got instanceof UpstreamError)) fresh.push([r, { ...got, receivedAt: now }]);
     }
     // A failed cache write costs a later upstream call, nothing more: the answer stands.
-    await this.cache.set(session.hash, ref.id, vehicleId, fresh).catch(() => undefined);
+    await this.cache.set(session.hash, ref.id, fresh).catch(() => undefined);
 
     for (const k of allowed) {
-      const r = stale.has(k.path) ? fetched.get(k.path) : cached.get(k.path);
+      const rk = readingKey(k.vehicleId, k.path);
+      const r = fetched.get(rk) ?? cached.get(rk);
       results.set(keyOf(k), r === undefined ? new AppError('INTERNAL_SERVER_ERROR', 'Internal server error') : r instanceof UpstreamError ? toAppError(r) : r);
     }
   }
 
-  /** One upstream request for these paths; paths Smartcar answered 401 to are retried once, renewed. */
-  private async fetch(session: Session, ref: ConnectionRef, vehicleId: string, paths: string[]): Promise<Map<string, Reading | UpstreamError>> {
+  /**
+   * One upstream request per vehicle, all with one token; the paths Smartcar answered 401 to are
+   * retried once with a renewed token.
+   */
+  private async fetch(session: Session, ref: ConnectionRef, stale: Map<string, Set<string>>): Promise<Map<string, Reading | UpstreamError>> {
     const units = this.options.unitSystem;
+    const out = new Map<string, Reading | UpstreamError>();
+    const read = async (token: string, work: [string, string[]][]) => {
+      const answers = await mapSettled(work, VEHICLE_CONCURRENCY, ([vehicleId, paths]) => this.smartcar.vehicleData(token, vehicleId, paths, units));
+      answers.forEach((a, i) => {
+        const [vehicleId, paths] = work[i]!;
+        if (a.status === 'rejected') throw a.reason; // vehicleData answers every failure; this is a bug
+        for (const p of paths) out.set(readingKey(vehicleId, p), a.value.get(p)!);
+      });
+    };
     let token = await this.tokens.lend(session.hash, ref.id);
-    const out = await this.smartcar.vehicleData(token.accessToken, vehicleId, paths, units);
-    const rejected = paths.filter((p) => {
-      const r = out.get(p);
-      return r instanceof UpstreamError && r.isAuthentication;
-    });
+    await read(token.accessToken, [...stale].map(([v, paths]) => [v, [...paths]]));
+    const rejected: [string, string[]][] = [];
+    for (const [v, paths] of stale) {
+      const again = [...paths].filter((p) => {
+        const r = out.get(readingKey(v, p));
+        return r instanceof UpstreamError && r.isAuthentication;
+      });
+      if (again.length) rejected.push([v, again]);
+    }
     if (rejected.length) {
       token = await this.tokens.renew(session.hash, ref.id, token);
-      for (const [p, r] of await this.smartcar.vehicleData(token.accessToken, vehicleId, rejected, units)) out.set(p, r);
+      await read(token.accessToken, rejected);
     }
     return out;
   }
+}
+
+const readingKey = (vehicleId: string, path: string) => `${vehicleId}\n${path}`;
+
+function uniqueRefs(keys: SignalKey[], units: UnitSystem): ReadingRef[] {
+  const seen = new Map<string, ReadingRef>();
+  for (const k of keys) {
+    const rk = readingKey(k.vehicleId, k.path);
+    if (!seen.has(rk)) seen.set(rk, { vehicleId: k.vehicleId, path: k.path, units: signalByPath(k.path).permanent ? null : units });
+  }
+  return [...seen.values()];
 }
