@@ -12,14 +12,14 @@ import type { AddressInfo } from 'node:net';
 import type { RedisClient } from './redis';
 import type { Config } from './config';
 import type { GraphQLContext } from './graphql/context';
-import { createFormatError } from './graphql/format-error';
+import { createFormatError, errorLogPlugin } from './graphql/format-error';
 import { buildGatewaySchema } from './graphql/schema'; // before the resolvers: it fixes the schema's field order
 import { CommandResolver } from './graphql/command.resolver';
 import { ConnectResolver } from './graphql/connect.resolver';
 import { SessionResolver } from './graphql/session.resolver';
 import { VehicleResolver } from './graphql/vehicle.resolver';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
-import { createLogger, requestContext, type Logger } from './logger';
+import { createLogger, type Logger } from './logger';
 import { metrics } from './metrics';
 import { metricsPlugin } from './graphql/metrics.plugin';
 import { outageStatusPlugin } from './graphql/status.plugin';
@@ -84,7 +84,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
       }
     });
     if (!ready) return void res.status(503).json({ error: { code: 'SERVICE_UNAVAILABLE', message: 'Starting up.' } });
-    requestContext.run({ requestId }, next);
+    next();
   });
   app.use(opsRoutes(redis, logger));
   app.use(rateLimitMiddleware(createRateLimiter(redis, config.limits)));
@@ -150,6 +150,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
     plugins: [
       ...armor.plugins,
       metricsPlugin(),
+      errorLogPlugin(logger),
       outageStatusPlugin(),
       ApolloServerPluginDrainHttpServer({ httpServer }),
       production ? ApolloServerPluginLandingPageDisabled() : ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: true }),
@@ -163,7 +164,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
     expressMiddleware(apollo, {
       context: async ({ req, res }): Promise<GraphQLContext> => {
         const session = requestSession(req, res);
-        return { session, loaders: { signals: signals.loader(session) } };
+        return { requestId: String(res.getHeader('x-request-id')), session, loaders: { signals: signals.loader(session) } };
       },
     }),
   );

@@ -1,8 +1,4 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import pino, { type DestinationStream, type Logger } from 'pino';
-
-/** The request being served, so every log line written on its behalf carries its id. */
-export const requestContext = new AsyncLocalStorage<{ requestId: string }>();
 
 /**
  * Structured JSON logs. Redaction is a safety net: code never logs tokens, cookies, codes or states
@@ -43,10 +39,6 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       base: { service: 'vehicle-gateway' },
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
-      mixin: () => {
-        const ctx = requestContext.getStore();
-        return ctx ? { requestId: ctx.requestId } : {};
-      },
     },
     destination,
   );

@@ -5,6 +5,8 @@ import type { SignalKey } from '../vehicles/signal.service';
 
 /** Per-request state, built in app.ts's context function: never shared between requests or users. */
 export interface GraphQLContext {
+  /** The `x-request-id` of this request, for log lines. */
+  requestId: string;
   session: RequestSession;
   loaders: {
     /** Vehicle data by (vehicle, path, maxAge): one upstream request per vehicle per request. */

@@ -1,3 +1,4 @@
+import type { ApolloServerPlugin } from '@apollo/server';
 import { unwrapResolverError } from '@apollo/server/errors';
 import type { GraphQLFormattedError } from 'graphql';
 import { AppError, toAppError, UpstreamError } from '../errors';
@@ -5,8 +6,8 @@ import type { Logger } from '../logger';
 
 /**
  * The GraphQL error boundary: our errors keep their code, message and extensions; Apollo's own
- * request errors (syntax, validation, variable coercion) pass; anything else is masked and logged.
- * It never throws, and never lets a stack trace or an upstream body out.
+ * request errors (syntax, validation, variable coercion) pass; anything else is masked (and logged
+ * by errorLogPlugin). It never throws, and never lets a stack trace or an upstream body out.
  */
 
 const APOLLO_REQUEST_ERRORS = new Set([
@@ -19,15 +20,23 @@ const APOLLO_REQUEST_ERRORS = new Set([
   'PERSISTED_QUERY_NOT_SUPPORTED',
 ]);
 
-export function logFailure(logger: Logger, err: AppError, path?: readonly (string | number)[]): void {
+export function logFailure(logger: Logger, err: AppError, where: { path?: readonly (string | number)[]; requestId?: string } = {}): void {
   const cause = err.cause;
   if (err.code === 'INTERNAL_SERVER_ERROR') {
-    logger.error({ err: cause instanceof Error ? cause : err, path }, 'internal error');
+    logger.error({ err: cause instanceof Error ? cause : err, ...where }, 'internal error');
   } else if (cause instanceof UpstreamError) {
-    logger.warn({ upstream: { kind: cause.kind, status: cause.status, ...cause.details }, code: err.code, path }, 'smartcar call failed');
+    logger.warn({ upstream: { kind: cause.kind, status: cause.status, ...cause.details }, code: err.code, ...where }, 'smartcar call failed');
   } else if (err.code === 'SERVICE_UNAVAILABLE') {
-    logger.error({ err: cause instanceof Error ? { name: cause.name, message: cause.message } : undefined, path }, 'redis unavailable');
+    logger.error({ err: cause instanceof Error ? { name: cause.name, message: cause.message } : undefined, ...where }, 'redis unavailable');
   }
+}
+
+/** The client's view of an error: ours keep code, message and extensions; Apollo's request errors pass. */
+function classify(error: unknown, code: unknown): AppError | 'apollo' {
+  const original = unwrapResolverError(error);
+  if (original instanceof AppError || original instanceof UpstreamError) return toAppError(original);
+  if (typeof code === 'string' && APOLLO_REQUEST_ERRORS.has(code)) return 'apollo';
+  return toAppError(original);
 }
 
 export function createFormatError(logger: Logger) {
@@ -37,20 +46,28 @@ export function createFormatError(logger: Logger) {
       ...(formatted.path && { path: formatted.path }),
     };
     try {
-      const original = unwrapResolverError(error);
-      if (original instanceof AppError || original instanceof UpstreamError) {
-        const app = toAppError(original);
-        logFailure(logger, app, formatted.path);
-        return { message: app.message, ...base, extensions: { ...app.extensions, code: app.code } };
-      }
-      const code = formatted.extensions?.code;
-      if (typeof code === 'string' && APOLLO_REQUEST_ERRORS.has(code)) {
-        return { message: formatted.message, ...base, extensions: { code } };
-      }
-      logger.error({ err: original instanceof Error ? original : { value: String(original) }, path: formatted.path }, 'unexpected error');
+      const c = classify(error, formatted.extensions?.code);
+      if (c === 'apollo') return { message: formatted.message, ...base, extensions: { code: formatted.extensions!.code } };
+      return { message: c.message, ...base, extensions: { ...c.extensions, code: c.code } };
     } catch (formatFailure) {
       logger.error({ err: formatFailure }, 'formatError failed');
     }
     return { message: 'Internal server error', ...base, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
+  };
+}
+
+/** Logs what went wrong, with the request's id (formatError has no access to the request). */
+export function errorLogPlugin(logger: Logger): ApolloServerPlugin<{ requestId: string }> {
+  return {
+    async requestDidStart() {
+      return {
+        async didEncounterErrors({ errors, contextValue }) {
+          for (const e of errors) {
+            const c = classify(e, e.extensions?.code);
+            if (c !== 'apollo') logFailure(logger, c, { path: e.path, requestId: contextValue.requestId });
+          }
+        },
+      };
+    },
   };
 }

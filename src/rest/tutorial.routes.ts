@@ -48,7 +48,7 @@ export function tutorialRoutes(deps: TutorialDeps): Router {
   router.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) return next(err);
     const app = toAppError(err);
-    logFailure(deps.logger, app);
+    logFailure(deps.logger, app, { requestId: String(res.getHeader('x-request-id')) });
     res.status(HTTP_STATUS[app.code]).json({ error: { code: app.code, message: app.message } });
   });
 

@@ -77,6 +77,11 @@ test('Smartcar down while reading attributes: 502 UPSTREAM_UNAVAILABLE, then it 
   const down = await app.get('/vehicle');
   expect(down.status).toBe(502);
   expect(JSON.parse(down.body).error.code).toBe('UPSTREAM_UNAVAILABLE');
+  // The failure is logged once, with the request's id and what went wrong upstream.
+  const requestId = down.headers.get('x-request-id')!;
+  const logged = stack.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.requestId === requestId);
+  expect(logged.map((l) => l.msg)).toEqual(['smartcar call failed', 'request']);
+  expect(logged[0]).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', upstream: { kind: 'network' } });
   const up = await app.get('/vehicle');
   expect(up.status).toBe(200);
   expect(JSON.parse(up.body)).toHaveProperty('make');
