@@ -24,7 +24,9 @@ export function createRateLimiter(redis: RedisClient, limits: RateLimits) {
   const bySession = make(limits.ratePerMinuteBySession, 'session');
 
   return async function check(req: Request): Promise<RateLimitOutcome> {
-    const token = readSessionToken(req.headers);
+    if (!byIp && !bySession) return { limited: false };
+    // Only when the session limit is on: parsing and hashing the token costs on every request.
+    const token = bySession ? readSessionToken(req.headers) : null;
     const checks: [RateLimiterRedis | null, string, 'ip' | 'session'][] = [
       [byIp, req.ip ?? req.socket.remoteAddress ?? 'unknown', 'ip'],
       // `{hash}`: the counter shares the session's hash slot, so sign-out deletes it with the rest.
