@@ -28,9 +28,9 @@ import { createRateLimiter, rateLimitMiddleware } from './rest/rate-limit';
 import { connectRedis } from './redis';
 import { tutorialRoutes } from './rest/tutorial.routes';
 import { RequestSession } from './session/request-session';
-import { readSessionToken } from './session/session.token';
+import { presentedSessionHash } from './session/session.token';
 import { startSimulator, type RunningSimulator } from './simulator';
-import { createSmartcarClient, type SmartcarApi } from './smartcar/smartcar.client';
+import { createSmartcarClient } from './smartcar/smartcar.client';
 import { buildServices } from './services';
 import { sweepIdleConnections, type SweepResult } from './tokens/refresh.sweep';
 
@@ -95,25 +95,25 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
 
   let simulator: RunningSimulator | null = null;
-  let smartcar: SmartcarApi;
-  let redirectUri: string;
-  if (config.smartcar.credentials) {
-    redirectUri = config.smartcar.redirectUri!;
-    smartcar = createSmartcarClient({ ...config.smartcar.credentials, redirectUri, mode: config.smartcar.mode, timeoutMs: config.smartcar.timeoutMs, origins: config.smartcar.origins });
-  } else {
+  let client = config.smartcar.credentials;
+  let origins = config.smartcar.origins;
+  let redirectUri = config.smartcar.redirectUri;
+  if (!client) {
     simulator = await startSimulator(config.simulator);
-    redirectUri = config.smartcar.redirectUri ?? `http://localhost:${port}/exchange`;
+    client = simulator.client;
     // Bound to every interface (a container): browsers and the SDK both reach it as localhost.
     const wildcard = config.simulator.host === '0.0.0.0' || config.simulator.host === '::';
     const origin = wildcard ? `http://localhost:${simulator.port}` : simulator.origin;
-    const origins = { auth: origin, api: origin, management: origin };
-    smartcar = createSmartcarClient({ ...simulator.client, redirectUri, mode: config.smartcar.mode, timeoutMs: config.smartcar.timeoutMs, origins });
+    origins = { auth: origin, api: origin, management: origin };
+    redirectUri ??= `http://localhost:${port}/exchange`;
   }
+  // Config guarantees a redirect URI whenever credentials are set.
+  const smartcar = createSmartcarClient({ clientId: client.clientId, clientSecret: client.clientSecret, redirectUri: redirectUri!, mode: config.smartcar.mode, timeoutMs: config.smartcar.timeoutMs, origins });
 
   const { sessions, tokens, connect, vehicles, signals, commands } = buildServices(config, redis, smartcar, logger);
 
   const requestSession = (req: Request, res: Response) =>
-    new RequestSession(sessions, readSessionToken(req.headers), (cookie) => res.append('Set-Cookie', cookie), { secure: config.session.cookieSecure }, config.session.unconnectedTtlSec);
+    new RequestSession(sessions, presentedSessionHash(req), (cookie) => res.append('Set-Cookie', cookie), { secure: config.session.cookieSecure }, config.session.unconnectedTtlSec);
 
   const resolvers = new Map<unknown, unknown>([
     [ConnectResolver, new ConnectResolver(connect)],
@@ -192,7 +192,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
     port,
     simulator,
     connectLink,
-    redirectUri,
+    redirectUri: redirectUri!,
     logger,
     sweepNow,
     stop: async () => {

@@ -1,6 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
-import { hashSessionToken, readSessionToken } from '../session/session.token';
+import { presentedSessionHash } from '../session/session.token';
 import { metrics } from '../metrics';
 import type { RedisClient } from '../redis';
 
@@ -25,12 +25,11 @@ export function createRateLimiter(redis: RedisClient, limits: RateLimits) {
 
   return async function check(req: Request): Promise<RateLimitOutcome> {
     if (!byIp && !bySession) return { limited: false };
-    // Only when the session limit is on: parsing and hashing the token costs on every request.
-    const token = bySession ? readSessionToken(req.headers) : null;
+    const hash = bySession ? presentedSessionHash(req) : null;
     const checks: [RateLimiterRedis | null, string, 'ip' | 'session'][] = [
       [byIp, req.ip ?? req.socket.remoteAddress ?? 'unknown', 'ip'],
       // `{hash}`: the counter shares the session's hash slot, so sign-out deletes it with the rest.
-      [bySession, token ? `{${hashSessionToken(token)}}` : '', 'session'],
+      [bySession, hash ? `{${hash}}` : '', 'session'],
     ];
     // Both counters in parallel: one Redis round trip of latency, not two.
     const outcomes = await Promise.all(

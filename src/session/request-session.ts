@@ -1,6 +1,6 @@
 import { serialize } from 'cookie';
 import { unauthenticated } from '../errors';
-import { hashSessionToken, SESSION_COOKIE } from './session.token';
+import { SESSION_COOKIE } from './session.token';
 import type { Session, SessionStore } from './session.store';
 
 /**
@@ -21,7 +21,8 @@ export class RequestSession {
 
   constructor(
     private readonly store: SessionStore,
-    private readonly token: string | null,
+    /** Hash of the token the request presented (null: none, or malformed). */
+    private readonly presentedHash: string | null,
     private readonly setCookie: SetCookie,
     private readonly cookie: CookieOptions,
     private readonly unconnectedTtlSec: number,
@@ -29,7 +30,7 @@ export class RequestSession {
 
   /** The session presented with the request, or null (none, unknown, expired or malformed). */
   get(): Promise<Session | null> {
-    this.loading ??= this.token === null ? Promise.resolve(null) : this.store.load(hashSessionToken(this.token));
+    this.loading ??= this.presentedHash === null ? Promise.resolve(null) : this.store.load(this.presentedHash);
     return this.loading;
   }
 

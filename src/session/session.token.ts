@@ -30,3 +30,16 @@ export function readSessionToken(headers: { authorization?: string | undefined; 
   }
   return sid !== undefined && TOKEN_SHAPE.test(sid) ? sid : null;
 }
+
+/**
+ * The hash of the session token a request presents, or null; read and hashed once per request
+ * (the rate limiter and the session both need it).
+ */
+const presented = new WeakMap<object, string | null>();
+export function presentedSessionHash(req: { headers: { authorization?: string | undefined; cookie?: string | undefined } }): string | null {
+  if (!presented.has(req)) {
+    const token = readSessionToken(req.headers);
+    presented.set(req, token === null ? null : hashSessionToken(token));
+  }
+  return presented.get(req)!;
+}

@@ -111,8 +111,6 @@ export const apiErrors = {
       'RETRY_LATER',
       'Your car manufacturer is having trouble. Please try again later.',
     ),
-  server: () =>
-    new ApiError(500, 'SERVER', 'INTERNAL', 'An internal Smartcar error occurred.', 'RETRY_LATER'),
 };
 
 export function newRequestId(): string {
