@@ -1,10 +1,12 @@
 import { createApp } from './app';
 import { ConfigError, loadConfig } from './config';
 import { StartupError } from './errors';
+import { tuneHeap } from './heap';
 import { metrics } from './metrics';
 
 /** The only entry: loadConfig() → createApp() → listen; SIGTERM/SIGINT → stop(). */
 async function main(): Promise<void> {
+  tuneHeap();
   const config = loadConfig();
   const app = await createApp(config);
   const log = app.logger;
