@@ -14,7 +14,7 @@ import { spread } from './stats';
  *
  *   npm run build && npx tsc -p tsconfig.bench.json && node .bench-build/bench/ab.js [--rounds=6] [--sec=3] [variant …]
  *
- * Variants (default: all): a patch to the compiled code, or node options. A patch that no longer
+ * `--scenarios=2,4` picks scenarios by their 1-based position in SCENARIOS. Variants (default: all): a patch to the compiled code, or node options. A patch that no longer
  * matches the compiled code fails loudly (the source changed: update the patch). Peak RSS (VmHWM) of
  * each variant's process over the whole A/B run is printed at the end.
  */
@@ -41,6 +41,13 @@ const VARIANTS: Record<string, Variant> = {
   },
   'heap-96': { what: 'node --max-old-space-size=96 (V8 collects old garbage sooner)', patches: [], nodeArgs: ['--max-old-space-size=96'] },
   'heap-128': { what: 'node --max-old-space-size=128', patches: [], nodeArgs: ['--max-old-space-size=128'] },
+  'semi-4': { what: 'node --max-semi-space-size=4 (young generation 8 MB instead of 32 MB)', patches: [], nodeArgs: ['--max-semi-space-size=4'] },
+  'semi-8': { what: 'node --max-semi-space-size=8', patches: [], nodeArgs: ['--max-semi-space-size=8'] },
+  'grow-50': { what: 'node --heap-growing-percent=50 (old-space limit 1.5 x the live heap after a mark-compact)', patches: [], nodeArgs: ['--heap-growing-percent=50'] },
+  'grow-10': { what: 'node --heap-growing-percent=10', patches: [], nodeArgs: ['--heap-growing-percent=10'] },
+  'grow-25': { what: 'node --heap-growing-percent=25', patches: [], nodeArgs: ['--heap-growing-percent=25'] },
+  'grow-100': { what: 'node --heap-growing-percent=100', patches: [], nodeArgs: ['--heap-growing-percent=100'] },
+  'grow-50-semi-8': { what: 'node --heap-growing-percent=50 --max-semi-space-size=8', patches: [], nodeArgs: ['--heap-growing-percent=50', '--max-semi-space-size=8'] },
 };
 
 function makeVariant(name: string): string {
@@ -88,6 +95,8 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const rounds = Number(args.find((a) => a.startsWith('--rounds='))?.slice(9) ?? 6);
   const sec = Number(args.find((a) => a.startsWith('--sec='))?.slice(6) ?? 3);
+  const only = args.find((a) => a.startsWith('--scenarios='))?.slice(12).split(',').map(Number);
+  const scenarios = only ? SCENARIOS.filter((_s, i) => only.includes(i + 1)) : SCENARIOS;
   const chosen = args.filter((a) => !a.startsWith('--'));
   const names = chosen.length ? chosen : Object.keys(VARIANTS);
   for (const n of names) if (!VARIANTS[n]) throw new Error(`unknown variant ${n}; known: ${Object.keys(VARIANTS).join(', ')}`);
@@ -113,7 +122,7 @@ async function main(): Promise<void> {
   }
   const observed = (g: ServerProcess) => ({ serverPid: g.pid, simPid: sim.pid, upstream: () => sim.counts(true), redisCommands: () => redis.commands() });
 
-  for (const sc of SCENARIOS) {
+  for (const sc of scenarios) {
     await sim.call({ cmd: 'configure', patch: { latencyMs: sc.latencyMs } });
     // JIT warm-up of every variant on this scenario.
     for (const r of running) await runLoad(sc.target(r.g, r.one, r.five, r.ten), { connections: sc.connections, warmupSec: 3, roundSec: 0, rounds: 0 }, observed(r.g));
