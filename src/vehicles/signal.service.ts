@@ -1,10 +1,11 @@
 import DataLoader from 'dataloader';
+import { LRUCache } from 'lru-cache';
 import { AppError, toAppError, UpstreamError } from '../errors';
 import { metrics } from '../metrics';
 import type { RequestSession } from '../session/request-session';
 import type { ConnectionRef, Session } from '../session/session.store';
 import type { Reading, SmartcarApi, UnitSystem } from '../smartcar/smartcar.client';
-import type { TokenProvider } from '../tokens/token.provider';
+import type { LentToken, TokenProvider } from '../tokens/token.provider';
 import { mapSettled } from '../util/concurrency';
 import type { CachedReading, ReadingRef, ReadingsCache } from './readings.cache';
 import { signalByPath } from './signals';
@@ -39,6 +40,15 @@ const VEHICLE_CONCURRENCY = 10;
 
 const keyOf = (k: SignalKey) => `${k.vehicleId}\n${k.path}\n${k.maxAge}`;
 
+/**
+ * Permanent readings (attributes, VIN) held in process as well as in Redis: they never change while
+ * their connection lives, and "show make, model and year" is the commonest request there is. Keyed
+ * by connection id (random, one per exchange), and consulted only after the session loaded for the
+ * request has shown that the vehicle is still in that connection, so a disconnect or sign-out on
+ * another instance is seen at once. Bounded: ≈ 300 bytes an entry.
+ */
+const PERMANENT_ENTRIES = 10_000;
+
 export class SignalService {
   constructor(
     private readonly tokens: TokenProvider,
@@ -46,6 +56,8 @@ export class SignalService {
     private readonly cache: ReadingsCache,
     readonly options: SignalOptions,
   ) {}
+
+  private readonly permanent = new LRUCache<string, CachedReading>({ max: PERMANENT_ENTRIES });
 
   loader(rs: RequestSession): DataLoader<SignalKey, Reading, string> {
     const asked = new Set<string>();
@@ -104,9 +116,25 @@ export class SignalService {
     });
     const refs = uniqueRefs(allowed, this.options.unitSystem);
     if (refs.length === 0) return;
-    const cachedList = await this.cache.get(session.hash, ref.id, refs);
+    // Readings asked with maxAge 0 go upstream whatever the cache holds: fetch the token meanwhile.
+    const mustFetch = allowed.some((k) => k.maxAge === 0 && !signalByPath(k.path).permanent);
+    const earlyToken = mustFetch ? this.tokens.lend(session.hash, ref.id) : null;
+    earlyToken?.catch(() => undefined); // awaited in fetch(); this keeps a failure seen first elsewhere from going unhandled
+
     const cached = new Map<string, CachedReading>();
-    refs.forEach((r, i) => cachedList[i] && cached.set(readingKey(r.vehicleId, r.path), cachedList[i]!));
+    const toRead: ReadingRef[] = [];
+    for (const r of refs) {
+      const kept = r.units === null ? this.permanent.get(permanentKey(ref.id, r)) : undefined;
+      if (kept) cached.set(readingKey(r.vehicleId, r.path), kept);
+      else toRead.push(r);
+    }
+    const cachedList = toRead.length ? await this.cache.get(session.hash, ref.id, toRead) : [];
+    toRead.forEach((r, i) => {
+      const c = cachedList[i];
+      if (!c) return;
+      cached.set(readingKey(r.vehicleId, r.path), c);
+      if (r.units === null) this.permanent.set(permanentKey(ref.id, r), c);
+    });
 
     const now = Date.now();
     const goodEnough = (k: SignalKey) => {
@@ -119,14 +147,19 @@ export class SignalService {
     metrics.cache.inc({ result: 'hit' }, refs.length - staleCount);
     if (staleCount) metrics.cache.inc({ result: 'miss' }, staleCount);
 
-    const fetched = stale.size ? await this.fetch(session, ref, stale) : new Map<string, Reading | UpstreamError>();
+    const fetched = stale.size ? await this.fetch(session, ref, stale, earlyToken) : new Map<string, Reading | UpstreamError>();
     const fresh: [ReadingRef, CachedReading][] = [];
     for (const r of refs) {
       const got = fetched.get(readingKey(r.vehicleId, r.path));
-      if (got && !(got instanceof UpstreamError)) fresh.push([r, { ...got, receivedAt: now }]);
+      if (got && !(got instanceof UpstreamError)) {
+        fresh.push([r, { ...got, receivedAt: now }]);
+        if (r.units === null) this.permanent.set(permanentKey(ref.id, r), { ...got, receivedAt: now });
+      }
     }
-    // A failed cache write costs a later upstream call, nothing more: the answer stands.
-    await this.cache.set(session.hash, ref.id, fresh).catch(() => undefined);
+    // Not awaited: the answer does not depend on it, and this process's next Redis command is sent
+    // after it on the same connection, so its own next request sees it. A failed write costs a later
+    // upstream call, nothing more.
+    this.cache.set(session.hash, ref.id, fresh).catch(() => undefined);
 
     for (const k of allowed) {
       const rk = readingKey(k.vehicleId, k.path);
@@ -139,7 +172,12 @@ export class SignalService {
    * One upstream request per vehicle, all with one token; the paths Smartcar answered 401 to are
    * retried once with a renewed token.
    */
-  private async fetch(session: Session, ref: ConnectionRef, stale: Map<string, Set<string>>): Promise<Map<string, Reading | UpstreamError>> {
+  private async fetch(
+    session: Session,
+    ref: ConnectionRef,
+    stale: Map<string, Set<string>>,
+    earlyToken: Promise<LentToken> | null,
+  ): Promise<Map<string, Reading | UpstreamError>> {
     const units = this.options.unitSystem;
     const out = new Map<string, Reading | UpstreamError>();
     const read = async (token: string, work: [string, string[]][]) => {
@@ -150,7 +188,7 @@ export class SignalService {
         for (const p of paths) out.set(readingKey(vehicleId, p), a.value.get(p)!);
       });
     };
-    let token = await this.tokens.lend(session.hash, ref.id);
+    let token = await (earlyToken ?? this.tokens.lend(session.hash, ref.id));
     await read(token.accessToken, [...stale].map(([v, paths]) => [v, [...paths]]));
     const rejected: [string, string[]][] = [];
     for (const [v, paths] of stale) {
@@ -169,6 +207,7 @@ export class SignalService {
 }
 
 const readingKey = (vehicleId: string, path: string) => `${vehicleId}\n${path}`;
+const permanentKey = (connectionId: string, r: ReadingRef) => `${connectionId}\n${r.vehicleId}\n${r.path}`;
 
 function uniqueRefs(keys: SignalKey[], units: UnitSystem): ReadingRef[] {
   const seen = new Map<string, ReadingRef>();

@@ -129,6 +129,50 @@ test('signals carry Smartcar field names, units and metadata; VIN is cached for 
   expect(mi).toBeCloseTo(km / 1.609344, 0);
 });
 
+/** The Redis commands the gateway sends (under this stack's prefix) while `run` runs, once quiet. */
+async function redisCommands(run: () => Promise<unknown>): Promise<string[]> {
+  const monitor = await stack.redis.monitor();
+  const seen: string[] = [];
+  monitor.on('monitor', (_time: string, args: string[]) => {
+    if (args.some((a) => a.startsWith(stack.prefix))) seen.push(args[0]!.toUpperCase());
+  });
+  await run();
+  await new Promise((r) => setTimeout(r, 150)); // writes that do not hold up the answer
+  monitor.disconnect();
+  return seen;
+}
+
+test('make, model and year cost Smartcar one request per connection, then nothing but the session read', async () => {
+  const client = new Client(stack.url);
+  const username = `attrs-${Date.now()}+2+phev@example.com`;
+  const [id] = await connect(client, username);
+  const car = stack.sim.user(username).vehicles[0]!;
+  stack.sim.resetRequests();
+  const first = await client.gql<{ vehicle: { id: string; make: string; model: string; year: number } }>('{ vehicle { id make model year } }');
+  expect(first.errors).toBeUndefined();
+  expect(first.data!.vehicle).toEqual({ id, make: car.make, model: car.model, year: car.year });
+  expect(vehicleRequests().map((r) => `${r.method} ${r.endpoint}`)).toEqual(['GET /']);
+
+  // From now on: the session's HGETALL and nothing else, not even the readings cache.
+  stack.sim.resetRequests();
+  const hash = hashSessionToken(client.cookies.get('sid')!);
+  const [connectionKey] = await stack.redis.keys(`${stack.prefix}sess:{${hash}}:conn:*`);
+  const readings = (await stack.redis.hkeys(connectionKey!)).filter((f) => f.startsWith('r:'));
+  expect(readings.length).toBeGreaterThan(0);
+  await stack.redis.hdel(connectionKey!, ...readings); // gone from Redis: only the process can answer
+  let again: Awaited<ReturnType<typeof client.gql>> | undefined;
+  expect(await redisCommands(async () => (again = await client.gql('{ vehicle { id make model year } }')))).toEqual(['HGETALL']);
+  expect(again!.data).toEqual(first.data);
+  expect(vehicleRequests()).toEqual([]);
+  const rest = await fetch(`${stack.url}/vehicle`, { headers: { cookie: `sid=${client.cookies.get('sid')}` } });
+  expect(await rest.json()).toEqual(first.data!.vehicle);
+  expect(vehicleRequests()).toEqual([]);
+
+  // A disconnect is seen at once, whatever this process holds.
+  await client.gql('mutation($id: ID!) { disconnectVehicle(id: $id) }', { id });
+  expect((await client.gql(`{ vehicle(id: "${id}") { make } }`)).errors?.[0]?.extensions.code).toBe('NOT_FOUND');
+});
+
 test('partial results: failing signals are null with their error at their path; the rest resolves', async () => {
   const client = new Client(stack.url);
   const ids = await connect(client, `partial-${Date.now()}+mixed@example.com`);
