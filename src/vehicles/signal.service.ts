@@ -121,12 +121,16 @@ export class SignalService {
     const earlyToken = mustFetch ? this.tokens.lend(session.hash, ref.id) : null;
     earlyToken?.catch(() => undefined); // awaited in fetch(); this keeps a failure seen first elsewhere from going unhandled
 
+    // The widest maxAge any key allows for each reading: one asked only with maxAge 0 is not read
+    // from the cache at all (it could not be fresh enough).
+    const widest = new Map<string, number>();
+    for (const k of allowed) widest.set(readingKey(k.vehicleId, k.path), Math.max(widest.get(readingKey(k.vehicleId, k.path)) ?? 0, k.maxAge));
     const cached = new Map<string, CachedReading>();
     const toRead: ReadingRef[] = [];
     for (const r of refs) {
       const kept = r.units === null ? this.permanent.get(permanentKey(ref.id, r)) : undefined;
       if (kept) cached.set(readingKey(r.vehicleId, r.path), kept);
-      else toRead.push(r);
+      else if (r.units === null || widest.get(readingKey(r.vehicleId, r.path))! > 0) toRead.push(r);
     }
     const cachedList = toRead.length ? await this.cache.get(session.hash, ref.id, toRead) : [];
     toRead.forEach((r, i) => {
