@@ -39,6 +39,7 @@ const VARIANTS: Record<string, Variant> = {
     what: 'src/redis.ts: ioredis enableAutoPipelining (commands issued in the same tick share one socket write)',
     patches: [{ file: 'redis.js', from: 'lazyConnect: true,', to: 'lazyConnect: true, enableAutoPipelining: true,' }],
   },
+  'v8-heap': { what: "node --heap-growing-percent=0: V8's own heap growth instead of src/heap.ts's 1.5x", patches: [], nodeArgs: ['--heap-growing-percent=0'] },
   'heap-96': { what: 'node --max-old-space-size=96 (V8 collects old garbage sooner)', patches: [], nodeArgs: ['--max-old-space-size=96'] },
   'heap-128': { what: 'node --max-old-space-size=128', patches: [], nodeArgs: ['--max-old-space-size=128'] },
   'semi-4': { what: 'node --max-semi-space-size=4 (young generation 8 MB instead of 32 MB)', patches: [], nodeArgs: ['--max-semi-space-size=4'] },
