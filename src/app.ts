@@ -154,7 +154,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
       outageStatusPlugin(),
       // Apollo's default cache-control plugin hooks every field (willResolveField) to compute HTTP
       // cache hints nobody uses here (answers are per session): −46 % CPU on a 10 × 9 dashboard
-      // served from the readings cache (bench/ab.ts no-cache-control).
+      // served from the readings cache (BENCHMARKS.md, "Performance problems").
       ApolloServerPluginCacheControlDisabled(),
       ApolloServerPluginDrainHttpServer({ httpServer }),
       production ? ApolloServerPluginLandingPageDisabled() : ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: true }),

@@ -124,7 +124,10 @@ export class SignalService {
     // The widest maxAge any key allows for each reading: one asked only with maxAge 0 is not read
     // from the cache at all (it could not be fresh enough).
     const widest = new Map<string, number>();
-    for (const k of allowed) widest.set(readingKey(k.vehicleId, k.path), Math.max(widest.get(readingKey(k.vehicleId, k.path)) ?? 0, k.maxAge));
+    for (const k of allowed) {
+      const rk = readingKey(k.vehicleId, k.path);
+      widest.set(rk, Math.max(widest.get(rk) ?? 0, k.maxAge));
+    }
     const cached = new Map<string, CachedReading>();
     const toRead: ReadingRef[] = [];
     for (const r of refs) {
@@ -155,10 +158,10 @@ export class SignalService {
     const fresh: [ReadingRef, CachedReading][] = [];
     for (const r of refs) {
       const got = fetched.get(readingKey(r.vehicleId, r.path));
-      if (got && !(got instanceof UpstreamError)) {
-        fresh.push([r, { ...got, receivedAt: now }]);
-        if (r.units === null) this.permanent.set(permanentKey(ref.id, r), { ...got, receivedAt: now });
-      }
+      if (!got || got instanceof UpstreamError) continue;
+      const entry: CachedReading = { ...got, receivedAt: now };
+      fresh.push([r, entry]);
+      if (r.units === null) this.permanent.set(permanentKey(ref.id, r), entry);
     }
     // Not awaited: the answer does not depend on it, and this process's next Redis command is sent
     // after it on the same connection, so its own next request sees it. A failed write costs a later
