@@ -1,7 +1,10 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort, startPrivateRedis as startRedisServer } from '../test/support/redis-server';
+
+export { freePort };
 
 /**
  * Child processes of the benchmark: every one is tracked and killed when the harness exits, on
@@ -43,14 +46,6 @@ export async function stopChild(child: ChildProcess, graceMs = 3_000): Promise<v
   const timer = setTimeout(() => isRunning(child) && child.kill('SIGKILL'), graceMs);
   await exited;
   clearTimeout(timer);
-}
-
-export async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as { port: number };
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
 }
 
 let clockTicks: number | null = null;
@@ -110,27 +105,14 @@ export interface PrivateRedis {
   stop(): Promise<void>;
 }
 
-/** A throw-away redis-server on a free loopback port, nothing persisted (never the one on 6379). */
+/**
+ * The tests' throw-away redis-server (a free loopback port, nothing persisted, never the one on
+ * 6379), tracked like every child of the harness and able to count the commands it processed.
+ */
 export async function startPrivateRedis(): Promise<PrivateRedis> {
-  const port = await freePort();
-  const child = track(
-    spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'], {
-      stdio: 'ignore',
-    }),
-  );
-  let spawnError: Error | null = null;
-  child.once('error', (err) => (spawnError = err));
-  const url = `redis://127.0.0.1:${port}`;
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    if (await ping(port)) break;
-    if (spawnError || !isRunning(child) || Date.now() > deadline) {
-      if (isRunning(child)) child.kill('SIGKILL');
-      throw new Error(`redis-server on port ${port} did not start${spawnError ? `: ${(spawnError as Error).message}` : ''} (is redis-server installed?)`);
-    }
-    await sleep(50);
-  }
-  return { url, port, pid: child.pid!, commands: () => commandsProcessed(port), stop: () => stopChild(child) };
+  const redis = await startRedisServer();
+  track(redis.process);
+  return { url: redis.url, port: redis.port, pid: redis.process.pid!, commands: () => commandsProcessed(redis.port), stop: redis.stop };
 }
 
 /**
@@ -196,20 +178,5 @@ function rawCommand(port: number, command: string, complete: (reply: string) => 
         resolve(reply);
       }
     });
-  });
-}
-
-/** Raw RESP PING, so the harness needs no Redis client of its own. */
-async function ping(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(500, () => done(false));
-    socket.once('error', () => done(false));
-    socket.once('connect', () => socket.write('PING\r\n'));
-    socket.once('data', (d) => done(d.toString().startsWith('+PONG')));
   });
 }
