@@ -108,7 +108,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
     redirectUri ??= `http://localhost:${port}/exchange`;
   }
   // Config guarantees a redirect URI whenever credentials are set.
-  const smartcar = createSmartcarClient({ clientId: client.clientId, clientSecret: client.clientSecret, redirectUri: redirectUri!, mode: config.smartcar.mode, timeoutMs: config.smartcar.timeoutMs, origins });
+  const smartcar = createSmartcarClient({ clientId: client.clientId, clientSecret: client.clientSecret, redirectUri: redirectUri!, mode: config.smartcar.mode, timeoutMs: config.smartcar.timeoutMs, tokenTimeoutMs: config.smartcar.tokenTimeoutMs, origins });
 
   const { sessions, tokens, connect, vehicles, signals, commands } = buildServices(config, redis, smartcar, logger);
 
@@ -183,11 +183,22 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
   ready = true;
 
   // Keeps idle connections alive (refresh tokens die after 60 days unused); one instance at a time.
-  const sweepNow = () => sweepIdleConnections({ redis, keyPrefix: config.redis.keyPrefix, tokens, logger }, config.refresh.sweepAgeDays * 86_400_000);
+  // stop() aborts it between batches and waits for the refreshes already sent.
+  const stopping = new AbortController();
+  let sweeping: Promise<SweepResult> | null = null;
+  const sweepNow = () =>
+    (sweeping ??= sweepIdleConnections({ redis, keyPrefix: config.redis.keyPrefix, tokens, logger }, config.refresh.sweepAgeDays * 86_400_000, { signal: stopping.signal }).finally(() => {
+      sweeping = null;
+    }));
   const sweepTimer =
     config.refresh.sweepIntervalSec > 0
       ? setInterval(() => void sweepNow().catch((err: unknown) => logger.error({ err }, 'idle-connection sweep failed')), config.refresh.sweepIntervalSec * 1000).unref()
       : null;
+  // Finishes refreshes of unknown outcome that any instance left behind, several times per grace window.
+  const recoveryTimer = setInterval(
+    () => void tokens.recoverPending().catch((err: unknown) => logger.warn({ err: { name: (err as Error).name, message: (err as Error).message } }, 'refresh recovery round failed')),
+    recoveryIntervalMs(config.refresh.graceMs),
+  ).unref();
 
   const connectLink = smartcar.authUrl({ scope: config.smartcar.scope });
 
@@ -201,11 +212,22 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
     sweepNow,
     stop: async () => {
       if (sweepTimer) clearInterval(sweepTimer);
+      clearInterval(recoveryTimer);
+      stopping.abort();
       await apollo.stop(); // drains in-flight requests, then closes the HTTP server
       logger.debug('http server drained');
+      // A refresh cut off here would leave a rotated pair unstored: let the sweep's batch and every
+      // refresh already sent finish (each is bounded by the token call's deadline).
+      await sweeping?.catch(() => undefined);
+      await tokens.drain();
       if (ownsRedis) await redis.quit().catch(() => redis.disconnect());
       await simulator?.stop();
       logger.debug('stopped');
     },
   };
+}
+
+/** How often each instance looks for refreshes to finish: several times per grace window. */
+export function recoveryIntervalMs(graceMs: number): number {
+  return Math.max(250, Math.min(5_000, Math.floor(graceMs / 8)));
 }

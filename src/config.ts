@@ -35,6 +35,8 @@ export interface Config {
     origins: { auth: string | null; api: string | null; management: string | null };
     /** Deadline of every Smartcar call (the SDK's own default is 310 s). */
     timeoutMs: number;
+    /** Deadline of a token-endpoint call: short, so an unknown outcome leaves time to recover (see refresh.graceMs). */
+    tokenTimeoutMs: number;
     /** Units of vehicle readings (Smartcar's `sc-unit-system`). */
     unitSystem: 'metric' | 'imperial';
   };
@@ -57,8 +59,13 @@ export interface Config {
   refresh: {
     /** Refresh before use when the access token expires within this (clock skew + Smartcar latency). */
     marginSec: number;
-    /** Bound on a refresh lock; longer than a Smartcar call, so a live holder never loses it. */
+    /** Bound on a refresh lock; longer than a token call, so a live holder never loses it. */
     lockTtlMs: number;
+    /**
+     * How long Smartcar keeps honouring a refresh token after its first use (about 60 s). A refresh
+     * whose outcome is unknown is retried with the same refresh token inside this window.
+     */
+    graceMs: number;
     /** After a transient refresh failure, no new attempt for this long (do not hammer Smartcar). */
     cooldownMs: number;
     /** Refresh-token age after which the sweep refreshes an idle connection. */
@@ -68,8 +75,11 @@ export interface Config {
   };
   /** Where the built-in simulator listens when there are no credentials (port 0: any free port). */
   simulator: { host: string; port: number };
-  /** AES-256-GCM key for token pairs at rest; `generated` when made up at start (simulator mode). */
-  tokenKey: { key: Buffer; generated: boolean };
+  /**
+   * AES-256-GCM key for token pairs at rest; `generated` when made up at start (simulator mode).
+   * `previous` keys still open values sealed before a rotation (re-sealed with `key` when next written).
+   */
+  tokenKey: { key: Buffer; previous: Buffer[]; generated: boolean };
   session: { cookieSecure: boolean; unconnectedTtlSec: number };
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
@@ -127,12 +137,15 @@ const schema = z.object({
   SMARTCAR_REQUIRE_STATE: bool(false),
   SMARTCAR_SCOPE: optionalString,
   SMARTCAR_TIMEOUT_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(100).max(310_000).default(15_000)),
+  SMARTCAR_TOKEN_TIMEOUT_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(100).max(310_000).optional()),
+  SMARTCAR_REFRESH_GRACE_SEC: z.preprocess(emptyToUndefined, z.coerce.number().int().min(2).max(3600).default(60)),
   SMARTCAR_UNIT_SYSTEM: z.preprocess(emptyToUndefined, z.enum(['metric', 'imperial']).default('metric')),
   SIGNAL_MAX_AGE_SEC: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(86_400 * 30).default(0)),
   SMARTCAR_AUTH_ORIGIN: origin,
   SMARTCAR_API_ORIGIN: origin,
   SMARTCAR_MANAGEMENT_API_ORIGIN: origin,
   TOKEN_ENCRYPTION_KEY: optionalString,
+  TOKEN_ENCRYPTION_KEYS_PREVIOUS: optionalString,
   COOKIE_SECURE: z.preprocess(emptyToUndefined, z.enum(['true', 'false'], { message: 'must be "true" or "false"' }).optional()),
   REDIS_COMMAND_TIMEOUT_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(50).max(60_000).default(500)),
   REDIS_CLUSTER_NODES: optionalString,
@@ -176,16 +189,22 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     problems.push('SMARTCAR_CLIENT_ID and SMARTCAR_CLIENT_SECRET: required when NODE_ENV=production (the built-in simulator is for development)');
   }
 
+  const base64Key = (raw: string) => (/^[A-Za-z0-9+/]+={0,2}$/.test(raw) ? Buffer.from(raw, 'base64') : Buffer.alloc(0));
   let tokenKey: Config['tokenKey'] | null = null;
   const rawKey = env.TOKEN_ENCRYPTION_KEY || undefined;
+  const previous = (env.TOKEN_ENCRYPTION_KEYS_PREVIOUS || '').split(',').map((k) => k.trim()).filter(Boolean).map(base64Key);
+  if (previous.some((k) => k.length !== 32)) {
+    problems.push('TOKEN_ENCRYPTION_KEYS_PREVIOUS: a comma-separated list of base64 keys of exactly 32 bytes each');
+  }
   if (rawKey) {
-    const key = /^[A-Za-z0-9+/]+={0,2}$/.test(rawKey) ? Buffer.from(rawKey, 'base64') : Buffer.alloc(0);
+    const key = base64Key(rawKey);
     if (key.length !== 32) problems.push('TOKEN_ENCRYPTION_KEY: must be the base64 of exactly 32 bytes (openssl rand -base64 32)');
-    else tokenKey = { key, generated: false };
+    else tokenKey = { key, previous: previous.filter((k) => k.length === 32 && !k.equals(key)), generated: false };
   } else if (credentials) {
     problems.push('TOKEN_ENCRYPTION_KEY: required when Smartcar credentials are set (openssl rand -base64 32)');
   } else {
-    tokenKey = { key: randomBytes(32), generated: true };
+    if (previous.length) problems.push('TOKEN_ENCRYPTION_KEYS_PREVIOUS: only with TOKEN_ENCRYPTION_KEY');
+    tokenKey = { key: randomBytes(32), previous: [], generated: true };
   }
 
   if (credentials && !(env.SMARTCAR_REDIRECT_URI || undefined)) {
@@ -196,10 +215,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const badScope = scope.filter((s) => !PERMISSION.test(s));
   if (badScope.length) problems.push(`SMARTCAR_SCOPE: not permission names: ${badScope.join(', ')}`);
 
-  const lockTtlMs = e ? (e.TOKEN_REFRESH_LOCK_TTL_MS ?? e.SMARTCAR_TIMEOUT_MS + 5_000) : 0;
-  if (e && lockTtlMs <= e.SMARTCAR_TIMEOUT_MS) {
-    problems.push('TOKEN_REFRESH_LOCK_TTL_MS: must exceed SMARTCAR_TIMEOUT_MS, or a slow refresh could lose its lock to a second one');
-  }
+  const refresh = e ? refreshTiming(e, problems) : null;
 
   const hostPorts = (name: string, raw: string | undefined) => {
     if (!raw) return null;
@@ -215,7 +231,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (sentinels && !(env.REDIS_SENTINEL_NAME || undefined)) problems.push('REDIS_SENTINEL_NAME: required with REDIS_SENTINELS (the master group name)');
   if (clusterNodes && sentinels) problems.push('REDIS_CLUSTER_NODES and REDIS_SENTINELS: choose one');
 
-  if (problems.length || !e || !tokenKey) throw new ConfigError(problems);
+  if (problems.length || !e || !tokenKey || !refresh) throw new ConfigError(problems);
 
   return {
     env: e.NODE_ENV,
@@ -240,6 +256,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         management: e.SMARTCAR_MANAGEMENT_API_ORIGIN ?? null,
       },
       timeoutMs: e.SMARTCAR_TIMEOUT_MS,
+      tokenTimeoutMs: refresh.tokenTimeoutMs,
       unitSystem: e.SMARTCAR_UNIT_SYSTEM,
     },
     signals: { defaultMaxAgeSec: e.SIGNAL_MAX_AGE_SEC },
@@ -255,7 +272,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     refresh: {
       marginSec: e.TOKEN_REFRESH_MARGIN_SEC,
-      lockTtlMs,
+      lockTtlMs: refresh.lockTtlMs,
+      graceMs: refresh.graceMs,
       cooldownMs: e.TOKEN_REFRESH_COOLDOWN_MS,
       sweepAgeDays: e.TOKEN_SWEEP_AGE_DAYS,
       sweepIntervalSec: e.TOKEN_SWEEP_INTERVAL_SEC,
@@ -268,4 +286,32 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     logLevel: e.LOG_LEVEL,
   };
+}
+
+/**
+ * The deadlines of a refresh, bounded well inside Smartcar's grace window: when a token call's outcome
+ * is unknown (Smartcar may have rotated the pair), the gateway retries with the same refresh token, and
+ * that works only while the window lasts. A quarter of the window per call leaves room for retries; the
+ * lock outlives a call (a live holder never loses it) but not half the window (a dead holder's lock
+ * must not use the window up).
+ */
+function refreshTiming(
+  e: { SMARTCAR_TIMEOUT_MS: number; SMARTCAR_TOKEN_TIMEOUT_MS?: number | undefined; SMARTCAR_REFRESH_GRACE_SEC: number; TOKEN_REFRESH_LOCK_TTL_MS?: number | undefined },
+  problems: string[],
+): { tokenTimeoutMs: number; lockTtlMs: number; graceMs: number } {
+  const graceMs = e.SMARTCAR_REFRESH_GRACE_SEC * 1000;
+  const tokenTimeoutMs = e.SMARTCAR_TOKEN_TIMEOUT_MS ?? Math.min(e.SMARTCAR_TIMEOUT_MS, 10_000, Math.floor(graceMs / 4));
+  const lockTtlMs = e.TOKEN_REFRESH_LOCK_TTL_MS ?? Math.min(tokenTimeoutMs + 5_000, Math.floor(graceMs / 2));
+  if (tokenTimeoutMs > graceMs / 4) {
+    problems.push(
+      `SMARTCAR_TOKEN_TIMEOUT_MS: at most a quarter of SMARTCAR_REFRESH_GRACE_SEC (${graceMs / 4} ms), so a refresh whose outcome is unknown can be retried while Smartcar still honours the old refresh token`,
+    );
+  }
+  if (lockTtlMs <= tokenTimeoutMs) {
+    problems.push('TOKEN_REFRESH_LOCK_TTL_MS: must exceed the token call deadline (SMARTCAR_TOKEN_TIMEOUT_MS), or a slow refresh could lose its lock to a second one');
+  }
+  if (lockTtlMs > graceMs / 2) {
+    problems.push(`TOKEN_REFRESH_LOCK_TTL_MS: at most half of SMARTCAR_REFRESH_GRACE_SEC (${graceMs / 2} ms), so the lock of a crashed refresh expires while its pair can still be recovered`);
+  }
+  return { tokenTimeoutMs, lockTtlMs, graceMs };
 }

@@ -22,7 +22,7 @@ export const metrics = {
   }),
   refreshes: new Counter({
     name: 'gateway_token_refreshes_total',
-    help: 'Token refreshes by outcome: refreshed, reused (another process had refreshed), reconnect (invalid_grant), transient, not_stored.',
+    help: 'Token refreshes by outcome: refreshed, reused (another process had refreshed), reconnect (invalid_grant), failed, unknown (timeout, reset or 5xx: retried), recovered, unrecovered (past the grace window), not_stored (Redis refused the new pair), unreadable (no key opens the pair).',
     labelNames: ['outcome'] as const,
     registers: [registry],
   }),

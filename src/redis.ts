@@ -127,6 +127,12 @@ export const keys = {
   sessionRate: (h: string) => `rl:session:{${h}}`,
   /** The sweep's own lock: one instance sweeps at a time. */
   sweepLock: () => 'sweep:lock',
+  /**
+   * Sorted set indexing refreshes in flight or of unknown outcome (`<hash>/<connection>/<version>` →
+   * started at, epoch ms), so any instance can find and finish them. The truth is the connection's own
+   * `rfv`/`rft` fields; this is only where to look.
+   */
+  refreshPending: () => 'refresh:pending',
 };
 
 /** `sess:{<hash>}:conn:<id>` exactly (not its lock or cooldown keys). */

@@ -15,7 +15,7 @@ import { VehicleService } from './vehicles/vehicle.service';
 /** The singletons behind the edges, built once (by the server and by `npm run refresh-sweep`). */
 export function buildServices(config: Config, redis: RedisClient, smartcar: SmartcarApi, logger: Logger) {
   const sessions = new SessionStore(redis);
-  const vault = new TokenVault(redis, new TokenCipher(config.tokenKey.key));
+  const vault = new TokenVault(redis, new TokenCipher(config.tokenKey.key, config.tokenKey.previous));
   // The reconnect URL needs ConnectService, which needs the provider: bound late.
   const tokens = new TokenProvider(vault, redis, smartcar, config.refresh, logger, (hash) => connect.reconnectUrl(hash));
   const connect: ConnectService = new ConnectService(sessions, vault, tokens, smartcar, { scope: config.smartcar.scope, requireState: config.smartcar.requireState });

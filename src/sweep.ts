@@ -6,7 +6,11 @@ import { buildServices } from './services';
 import { createSmartcarClient } from './smartcar/smartcar.client';
 import { sweepIdleConnections } from './tokens/refresh.sweep';
 
-/** `npm run refresh-sweep`: one sweep of idle connections (the server also runs it periodically). */
+/**
+ * `npm run refresh-sweep`: one sweep of idle connections (the server also runs it periodically).
+ * SIGTERM/SIGINT stop it between batches; it exits once the refreshes already sent are stored. A
+ * sweep killed outright leaves its refresh recorded in Redis, and the running gateways finish it.
+ */
 async function main(): Promise<number> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel);
@@ -15,18 +19,27 @@ async function main(): Promise<number> {
     return 0;
   }
   const redis = await connectRedis(config.redis, logger);
+  const stop = new AbortController();
+  process.once('SIGTERM', () => stop.abort());
+  process.once('SIGINT', () => stop.abort());
   try {
     const smartcar = createSmartcarClient({
       ...config.smartcar.credentials,
       redirectUri: config.smartcar.redirectUri,
       mode: config.smartcar.mode,
       timeoutMs: config.smartcar.timeoutMs,
+      tokenTimeoutMs: config.smartcar.tokenTimeoutMs,
       origins: config.smartcar.origins,
     });
     const { tokens } = buildServices(config, redis, smartcar, logger);
-    const result = await sweepIdleConnections({ redis, keyPrefix: config.redis.keyPrefix, tokens, logger }, config.refresh.sweepAgeDays * 86_400_000);
-    if (!result.ran) logger.info('another instance is sweeping; nothing done');
-    return result.failed > 0 ? 1 : 0;
+    try {
+      const result = await sweepIdleConnections({ redis, keyPrefix: config.redis.keyPrefix, tokens, logger }, config.refresh.sweepAgeDays * 86_400_000, { signal: stop.signal });
+      if (!result.ran) logger.info('another instance is sweeping; nothing done');
+      return result.failed > 0 ? 1 : 0;
+    } finally {
+      if (!stop.signal.aborted) await tokens.settle(config.refresh.graceMs);
+      await tokens.drain();
+    }
   } finally {
     await redis.quit().catch(() => redis.disconnect());
   }

@@ -77,6 +77,8 @@ export interface SmartcarClientOptions {
   redirectUri: string;
   mode: 'live' | 'test' | 'simulated';
   timeoutMs: number;
+  /** Deadline of token-endpoint calls (code exchange, refresh), usually shorter than `timeoutMs`. */
+  tokenTimeoutMs: number;
   origins: { auth: string | null; api: string | null; management: string | null };
 }
 
@@ -205,6 +207,24 @@ async function readVehicle(vehicle: smartcar.Vehicle, paths: string[]): Promise<
   return out;
 }
 
+/**
+ * Gives up on `work` after `ms` with a timeout failure. The SDK's request goes on in the background
+ * (it takes no abort signal) and its answer is dropped: for a refresh that means an unknown outcome,
+ * which the token provider recovers from.
+ */
+async function withDeadline<T>(ms: number, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error(`no answer within ${ms} ms`), { name: 'TimeoutError' })), ms);
+  });
+  work.catch(() => undefined); // a late failure after the deadline is nobody's to handle
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function pairOf(access: smartcar.Access): TokenPair {
   return {
     accessToken: access.accessToken,
@@ -232,8 +252,8 @@ export function createSmartcarClient(options: SmartcarClientOptions): SmartcarAp
         ...(input.make !== undefined && { makeBypass: input.make }),
         ...(input.singleSelectVin !== undefined && { singleSelect: { vin: input.singleSelectVin } }),
       }),
-    exchangeCode: (code) => call('/oauth/token', async () => pairOf(await auth.exchangeCode(code))),
-    refreshTokens: (refreshToken) => call('/oauth/token', async () => pairOf(await auth.exchangeRefreshToken(refreshToken))),
+    exchangeCode: (code) => call('/oauth/token', async () => pairOf(await withDeadline(options.tokenTimeoutMs, auth.exchangeCode(code)))),
+    refreshTokens: (refreshToken) => call('/oauth/token', async () => pairOf(await withDeadline(options.tokenTimeoutMs, auth.exchangeRefreshToken(refreshToken)))),
     userId: (accessToken) => call('/user', async () => (await smartcar.getUser(accessToken)).id),
     vehicleIds: (accessToken) =>
       call('/vehicles', async () => {

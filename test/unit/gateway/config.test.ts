@@ -54,7 +54,7 @@ test('credentials mode takes everything from the environment', () => {
   expect(c.smartcar.credentials).toEqual({ clientId: 'id', clientSecret: 'secret' });
   expect(c.smartcar).toMatchObject({ redirectUri: 'scid://exchange', mode: 'live', requireState: true, scope: ['read_vehicle_info', 'read_odometer'] });
   expect(c.smartcar.origins).toEqual({ auth: 'http://127.0.0.1:9000', api: null, management: null });
-  expect(c.tokenKey).toEqual({ key: Buffer.from(key, 'base64'), generated: false });
+  expect(c.tokenKey).toEqual({ key: Buffer.from(key, 'base64'), previous: [], generated: false });
   expect(c.session.cookieSecure).toBe(true);
   expect(c.port).toBe(9001);
 });
@@ -112,4 +112,37 @@ test('credentials require a real key and a redirect URI', () => {
     }
   })();
   expect(err!.message).toMatch(/^Invalid configuration:\n  - TOKEN_ENCRYPTION_KEY/);
+});
+
+test("refresh deadlines: derived inside Smartcar's grace window, refused when they do not fit", () => {
+  const d = loadConfig({});
+  expect(d.refresh.graceMs).toBe(60_000);
+  expect(d.smartcar.tokenTimeoutMs).toBe(10_000); // min(SMARTCAR_TIMEOUT_MS 15 s, 10 s, a quarter of 60 s)
+  expect(d.refresh.lockTtlMs).toBe(15_000);
+  const short = loadConfig({ SMARTCAR_REFRESH_GRACE_SEC: '8' });
+  expect(short.smartcar.tokenTimeoutMs).toBe(2_000);
+  expect(short.refresh.lockTtlMs).toBe(4_000); // the token call + 5 s would be 7 s: capped at half the window
+  expect(loadConfig({ SMARTCAR_TIMEOUT_MS: '2000' }).smartcar.tokenTimeoutMs).toBe(2_000);
+  expect(loadConfig({ SMARTCAR_TIMEOUT_MS: '2000' }).refresh.lockTtlMs).toBe(7_000);
+  expect(problems({ SMARTCAR_TOKEN_TIMEOUT_MS: '15001' }).map((p) => p.split(':')[0])).toEqual(['SMARTCAR_TOKEN_TIMEOUT_MS']);
+  expect(problems({ SMARTCAR_TOKEN_TIMEOUT_MS: '3000', TOKEN_REFRESH_LOCK_TTL_MS: '3000' })).toEqual([
+    'TOKEN_REFRESH_LOCK_TTL_MS: must exceed the token call deadline (SMARTCAR_TOKEN_TIMEOUT_MS), or a slow refresh could lose its lock to a second one',
+  ]);
+  expect(problems({ TOKEN_REFRESH_LOCK_TTL_MS: '30001' })).toEqual([
+    'TOKEN_REFRESH_LOCK_TTL_MS: at most half of SMARTCAR_REFRESH_GRACE_SEC (30000 ms), so the lock of a crashed refresh expires while its pair can still be recovered',
+  ]);
+  expect(loadConfig({ TOKEN_REFRESH_LOCK_TTL_MS: '30000' }).refresh.lockTtlMs).toBe(30_000);
+  expect(problems({ SMARTCAR_REFRESH_GRACE_SEC: '1' }).map((p) => p.split(':')[0])).toEqual(['SMARTCAR_REFRESH_GRACE_SEC']);
+});
+
+test('TOKEN_ENCRYPTION_KEYS_PREVIOUS: a keyring of 32-byte keys beside the current one', () => {
+  const old1 = randomBytes(32).toString('base64');
+  const old2 = randomBytes(32).toString('base64');
+  const c = loadConfig({ TOKEN_ENCRYPTION_KEY: key, TOKEN_ENCRYPTION_KEYS_PREVIOUS: ` ${old1}, ${old2},${key}` });
+  expect(c.tokenKey.key).toEqual(Buffer.from(key, 'base64'));
+  expect(c.tokenKey.previous).toEqual([Buffer.from(old1, 'base64'), Buffer.from(old2, 'base64')]); // the current key is not repeated
+  expect(problems({ TOKEN_ENCRYPTION_KEY: key, TOKEN_ENCRYPTION_KEYS_PREVIOUS: `${old1},c2hvcnQ=` })).toEqual([
+    'TOKEN_ENCRYPTION_KEYS_PREVIOUS: a comma-separated list of base64 keys of exactly 32 bytes each',
+  ]);
+  expect(problems({ TOKEN_ENCRYPTION_KEYS_PREVIOUS: old1 })).toEqual(['TOKEN_ENCRYPTION_KEYS_PREVIOUS: only with TOKEN_ENCRYPTION_KEY']);
 });
