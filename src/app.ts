@@ -200,6 +200,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
     recoveryIntervalMs(config.refresh.graceMs),
   ).unref();
 
+  let stopped: Promise<void> | null = null;
   const connectLink = smartcar.authUrl({ scope: config.smartcar.scope });
 
   return {
@@ -210,20 +211,22 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
     redirectUri: redirectUri!,
     logger,
     sweepNow,
-    stop: async () => {
-      if (sweepTimer) clearInterval(sweepTimer);
-      clearInterval(recoveryTimer);
-      stopping.abort();
-      await apollo.stop(); // drains in-flight requests, then closes the HTTP server
-      logger.debug('http server drained');
-      // A refresh cut off here would leave a rotated pair unstored: let the sweep's batch and every
-      // refresh already sent finish (each is bounded by the token call's deadline).
-      await sweeping?.catch(() => undefined);
-      await tokens.drain();
-      if (ownsRedis) await redis.quit().catch(() => redis.disconnect());
-      await simulator?.stop();
-      logger.debug('stopped');
-    },
+    // Once, however many times it is called (a signal and a test teardown may both ask).
+    stop: () =>
+      (stopped ??= (async () => {
+        if (sweepTimer) clearInterval(sweepTimer);
+        clearInterval(recoveryTimer);
+        stopping.abort();
+        await apollo.stop(); // drains in-flight requests, then closes the HTTP server
+        logger.debug('http server drained');
+        // A refresh cut off here would leave a rotated pair unstored: let the sweep's batch and every
+        // refresh already sent finish (each is bounded by the token call's deadline).
+        await sweeping?.catch(() => undefined);
+        await tokens.drain();
+        if (ownsRedis) await redis.quit().catch(() => redis.disconnect());
+        await simulator?.stop();
+        logger.debug('stopped');
+      })()),
   };
 }
 
