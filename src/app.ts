@@ -34,7 +34,7 @@ import { createSmartcarClient } from './smartcar/smartcar.client';
 import { buildServices } from './services';
 import { sweepIdleConnections, type SweepResult } from './tokens/refresh.sweep';
 
-const REST_OPERATIONS = new Set(['/exchange', '/vehicle']);
+const REST_OPERATIONS = new Set(['/connect', '/exchange', '/vehicle']);
 
 export interface AppDeps {
   logger?: Logger;
@@ -48,7 +48,7 @@ export interface RunningApp {
   port: number;
   /** The in-process simulator (no credentials configured), else null. */
   simulator: RunningSimulator | null;
-  /** A Connect URL without state, ready to open in a browser (logged at start). */
+  /** `…/connect`, ready to open in a browser (logged at start): see connectLinkFor. */
   connectLink: string;
   redirectUri: string;
   logger: Logger;
@@ -110,7 +110,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
   // Config guarantees a redirect URI whenever credentials are set.
   const smartcar = createSmartcarClient({ clientId: client.clientId, clientSecret: client.clientSecret, redirectUri: redirectUri!, mode: config.smartcar.mode, timeoutMs: config.smartcar.timeoutMs, origins });
 
-  const { sessions, tokens, connect, vehicles, signals, commands } = buildServices(config, redis, smartcar, logger);
+  const { sessions, tokens, connect, vehicles, signals, commands } = buildServices(config, redis, smartcar, logger, redirectUri!);
 
   const requestSession = (req: Request, res: Response) =>
     new RequestSession(sessions, presentedSessionHash(req), (cookie) => res.append('Set-Cookie', cookie), { secure: config.session.cookieSecure }, config.session.unconnectedTtlSec);
@@ -189,7 +189,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
       ? setInterval(() => void sweepNow().catch((err: unknown) => logger.error({ err }, 'idle-connection sweep failed')), config.refresh.sweepIntervalSec * 1000).unref()
       : null;
 
-  const connectLink = smartcar.authUrl({ scope: config.smartcar.scope });
+  const connectLink = connectLinkFor(redirectUri!, url);
 
   return {
     url,
@@ -208,4 +208,15 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
       logger.debug('stopped');
     },
   };
+}
+
+/**
+ * The browser's way in, `GET /connect`: beside an http(s) redirect URI that ends in `/exchange`
+ * (in simulator mode `http://localhost:PORT/exchange`), because the browser must come back from
+ * Connect to the origin that set its cookie; else on the gateway's own address.
+ */
+function connectLinkFor(redirectUri: string, gatewayUrl: string): string {
+  const redirect = /^https?:\/\//i.test(redirectUri) ? new URL(redirectUri) : null;
+  if (redirect && redirect.pathname.endsWith('/exchange')) return new URL('connect', redirect).toString();
+  return `${gatewayUrl}/connect`;
 }

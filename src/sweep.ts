@@ -23,7 +23,7 @@ async function main(): Promise<number> {
       timeoutMs: config.smartcar.timeoutMs,
       origins: config.smartcar.origins,
     });
-    const { tokens } = buildServices(config, redis, smartcar, logger);
+    const { tokens } = buildServices(config, redis, smartcar, logger, config.smartcar.redirectUri);
     const result = await sweepIdleConnections({ redis, keyPrefix: config.redis.keyPrefix, tokens, logger }, config.refresh.sweepAgeDays * 86_400_000);
     if (!result.ran) logger.info('another instance is sweeping; nothing done');
     return result.failed > 0 ? 1 : 0;
