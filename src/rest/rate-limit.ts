@@ -1,6 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
-import { presentedSessionHash } from '../session/session.token';
+import { presentedToken } from '../session/session.token';
 import { metrics } from '../metrics';
 import type { RedisClient } from '../redis';
 
@@ -25,7 +25,7 @@ export function createRateLimiter(redis: RedisClient, limits: RateLimits) {
 
   return async function check(req: Request): Promise<RateLimitOutcome> {
     if (!byIp && !bySession) return { limited: false };
-    const hash = bySession ? presentedSessionHash(req) : null;
+    const hash = bySession ? (presentedToken(req)?.hash ?? null) : null;
     const checks: [RateLimiterRedis | null, string, 'ip' | 'session'][] = [
       [byIp, req.ip ?? req.socket.remoteAddress ?? 'unknown', 'ip'],
       // `{hash}`: the counter shares the session's hash slot, so sign-out deletes it with the rest.

@@ -1,6 +1,6 @@
 import { serialize } from 'cookie';
 import { unauthenticated } from '../errors';
-import { SESSION_COOKIE } from './session.token';
+import { SESSION_COOKIE, type PresentedToken } from './session.token';
 import type { Session, SessionStore } from './session.store';
 
 /**
@@ -15,14 +15,16 @@ export interface CookieOptions {
 
 export type SetCookie = (header: string) => void;
 
+const UNKNOWN_BEARER = 'The session token in Authorization is unknown or expired. Call createSession for a new one.';
+
 export class RequestSession {
   private loading: Promise<Session | null> | null = null;
   private creating: Promise<Session> | null = null;
 
   constructor(
     private readonly store: SessionStore,
-    /** Hash of the token the request presented (null: none, or malformed). */
-    private readonly presentedHash: string | null,
+    /** What the request presented (null: nothing, or a malformed cookie). */
+    private readonly presented: PresentedToken | null,
     private readonly setCookie: SetCookie,
     private readonly cookie: CookieOptions,
     private readonly unconnectedTtlSec: number,
@@ -30,20 +32,26 @@ export class RequestSession {
 
   /** The session presented with the request, or null (none, unknown, expired or malformed). */
   get(): Promise<Session | null> {
-    this.loading ??= this.presentedHash === null ? Promise.resolve(null) : this.store.load(this.presentedHash);
+    const hash = this.presented?.hash ?? null;
+    this.loading ??= hash === null ? Promise.resolve(null) : this.store.load(hash);
     return this.loading;
   }
 
   async require(): Promise<Session> {
     const s = await this.get();
-    if (!s) throw unauthenticated();
+    if (!s) throw this.presented?.via === 'bearer' ? unauthenticated(UNKNOWN_BEARER) : unauthenticated();
     return s;
   }
 
-  /** The caller's session, created (with its cookie) when there is none. Concurrent callers share one. */
+  /**
+   * The caller's session, created (with its cookie) when there is none. Concurrent callers share
+   * one. A bearer token that names no session is an error, not a reason for a new one: the app would
+   * not see that cookie session, and the car it connects would be stranded there.
+   */
   async ensure(): Promise<Session> {
     const s = await this.get();
     if (s) return s;
+    if (this.presented?.via === 'bearer') throw unauthenticated(UNKNOWN_BEARER);
     this.creating ??= this.create().then(({ session }) => session);
     return this.creating;
   }
