@@ -28,7 +28,7 @@ import { createRateLimiter, rateLimitMiddleware } from './rest/rate-limit';
 import { connectRedis } from './redis';
 import { tutorialRoutes } from './rest/tutorial.routes';
 import { RequestSession } from './session/request-session';
-import { presentedToken } from './session/session.token';
+import { presentedToken, SESSION_COOKIE } from './session/session.token';
 import { startSimulator, type RunningSimulator } from './simulator';
 import { createSmartcarClient } from './smartcar/smartcar.client';
 import { buildServices } from './services';
@@ -113,7 +113,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
   const { sessions, tokens, connect, vehicles, signals, commands } = buildServices(config, redis, smartcar, logger, redirectUri!);
 
   const requestSession = (req: Request, res: Response) =>
-    new RequestSession(sessions, presentedToken(req), (cookie) => res.append('Set-Cookie', cookie), { secure: config.session.cookieSecure }, config.session.unconnectedTtlSec);
+    new RequestSession(sessions, presentedToken(req), (cookie) => setSessionCookie(res, cookie), { secure: config.session.cookieSecure }, config.session.unconnectedTtlSec);
 
   const resolvers = new Map<unknown, unknown>([
     [ConnectResolver, new ConnectResolver(connect)],
@@ -208,6 +208,12 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
       logger.debug('stopped');
     },
   };
+}
+
+/** One `sid` cookie per answer: a later one (the session's longer life, a sign-out) replaces an earlier one. */
+function setSessionCookie(res: Response, cookie: string): void {
+  const others = [res.getHeader('set-cookie') ?? []].flat().map(String).filter((c) => !c.startsWith(`${SESSION_COOKIE}=`));
+  res.setHeader('Set-Cookie', [...others, cookie]);
 }
 
 /**

@@ -107,7 +107,8 @@ export class ConnectService {
     const ref: ConnectionRef = { id: randomBytes(12).toString('base64url'), userId: null, vehicleIds: null, scopes: null, createdAt: Date.now() };
     const attached = await this.sessions.attach(session, ref, this.vault.seal(session.hash, ref.id, pair), pair.refreshExpiresAt);
     if (!attached) throw new AppError('UNAUTHENTICATED', 'The session ended during the exchange. Start again.');
-    rs.update((session = attached));
+    session = attached;
+    await rs.update(session);
 
     const described = await this.describe(rs, session, ref);
     return described.vehicleIds ?? [];
@@ -126,7 +127,7 @@ export class ConnectService {
     const described: ConnectionRef = { ...ref, userId, vehicleIds, scopes: [...scopes] };
     const updated = await this.sessions.describe(session, described);
     if (!updated) throw new AppError('UNAUTHENTICATED', 'The session ended meanwhile.');
-    rs.update(updated);
+    await rs.update(updated);
     return described;
   }
 }

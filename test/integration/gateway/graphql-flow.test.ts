@@ -33,7 +33,7 @@ test('cookie flow: connectUrl sets the session cookie, exchangeCode connects and
   const client = new Client(stack.url);
   const url = await client.gql<{ connectUrl: string }>(CONNECT_URL, { make: 'TESLA' });
   const setCookie = url.headers.get('set-cookie')!;
-  expect(setCookie).toMatch(/^sid=[A-Za-z0-9_-]{43}; Path=\/; Expires=[^;]+; HttpOnly; SameSite=Lax$/);
+  expect(setCookie).toMatch(/^sid=[A-Za-z0-9_-]{43}; Max-Age=86400; Path=\/; Expires=[^;]+; HttpOnly; SameSite=Lax$/);
   const connect = new URL(url.data!.connectUrl);
   expect(connect.origin).toBe(stack.sim.origin);
   expect(connect.searchParams.get('make')).toBe('TESLA');
