@@ -28,13 +28,13 @@ import { createRateLimiter, rateLimitMiddleware } from './rest/rate-limit';
 import { connectRedis } from './redis';
 import { tutorialRoutes } from './rest/tutorial.routes';
 import { RequestSession } from './session/request-session';
-import { presentedSessionHash } from './session/session.token';
+import { presentedToken, SESSION_COOKIE } from './session/session.token';
 import { startSimulator, type RunningSimulator } from './simulator';
 import { createSmartcarClient } from './smartcar/smartcar.client';
 import { buildServices } from './services';
 import { sweepIdleConnections, type SweepResult } from './tokens/refresh.sweep';
 
-const REST_OPERATIONS = new Set(['/exchange', '/vehicle']);
+const REST_OPERATIONS = new Set(['/connect', '/exchange', '/vehicle']);
 
 export interface AppDeps {
   logger?: Logger;
@@ -48,7 +48,7 @@ export interface RunningApp {
   port: number;
   /** The in-process simulator (no credentials configured), else null. */
   simulator: RunningSimulator | null;
-  /** A Connect URL without state, ready to open in a browser (logged at start). */
+  /** `…/connect`, ready to open in a browser (logged at start): see connectLinkFor. */
   connectLink: string;
   redirectUri: string;
   logger: Logger;
@@ -110,10 +110,10 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
   // Config guarantees a redirect URI whenever credentials are set.
   const smartcar = createSmartcarClient({ clientId: client.clientId, clientSecret: client.clientSecret, redirectUri: redirectUri!, mode: config.smartcar.mode, timeoutMs: config.smartcar.timeoutMs, tokenTimeoutMs: config.smartcar.tokenTimeoutMs, origins });
 
-  const { sessions, tokens, connect, vehicles, signals, commands } = buildServices(config, redis, smartcar, logger);
+  const { sessions, tokens, connect, vehicles, signals, commands } = buildServices(config, redis, smartcar, logger, redirectUri!);
 
   const requestSession = (req: Request, res: Response) =>
-    new RequestSession(sessions, presentedSessionHash(req), (cookie) => res.append('Set-Cookie', cookie), { secure: config.session.cookieSecure }, config.session.unconnectedTtlSec);
+    new RequestSession(sessions, presentedToken(req), (cookie) => setSessionCookie(res, cookie), { secure: config.session.cookieSecure }, config.session.unconnectedTtlSec);
 
   const resolvers = new Map<unknown, unknown>([
     [ConnectResolver, new ConnectResolver(connect)],
@@ -201,7 +201,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
   ).unref();
 
   let stopped: Promise<void> | null = null;
-  const connectLink = smartcar.authUrl({ scope: config.smartcar.scope });
+  const connectLink = connectLinkFor(redirectUri!, url);
 
   return {
     url,
@@ -233,4 +233,21 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
 /** How often each instance looks for refreshes to finish: several times per grace window. */
 export function recoveryIntervalMs(graceMs: number): number {
   return Math.max(250, Math.min(5_000, Math.floor(graceMs / 8)));
+}
+
+/** One `sid` cookie per answer: a later one (the session's longer life, a sign-out) replaces an earlier one. */
+function setSessionCookie(res: Response, cookie: string): void {
+  const others = [res.getHeader('set-cookie') ?? []].flat().map(String).filter((c) => !c.startsWith(`${SESSION_COOKIE}=`));
+  res.setHeader('Set-Cookie', [...others, cookie]);
+}
+
+/**
+ * The browser's way in, `GET /connect`: beside an http(s) redirect URI that ends in `/exchange`
+ * (in simulator mode `http://localhost:PORT/exchange`), because the browser must come back from
+ * Connect to the origin that set its cookie; else on the gateway's own address.
+ */
+function connectLinkFor(redirectUri: string, gatewayUrl: string): string {
+  const redirect = /^https?:\/\//i.test(redirectUri) ? new URL(redirectUri) : null;
+  if (redirect && redirect.pathname.endsWith('/exchange')) return new URL('connect', redirect).toString();
+  return `${gatewayUrl}/connect`;
 }

@@ -28,7 +28,8 @@ export interface Config {
     /** `null` in simulator mode until the gateway knows its own URL (`http://localhost:PORT/exchange`). */
     redirectUri: string | null;
     mode: SmartcarMode;
-    requireState: boolean;
+    /** `auto`: required for http(s) redirect URIs only (see stateRequired in src/connect). */
+    requireState: boolean | 'auto';
     /** Permissions asked for when `connectUrl` gets no `scope`. */
     scope: string[];
     /** The SDK's own origin variables, as given (`null`: Smartcar's defaults). */
@@ -134,7 +135,9 @@ const schema = z.object({
     z.string().regex(/^[a-z][a-z0-9+.-]*:\/\/\S+$/i, 'must be an absolute URI, e.g. sc<clientId>://exchange or https://…/exchange').optional(),
   ),
   SMARTCAR_MODE: z.preprocess(emptyToUndefined, z.enum(['live', 'test', 'simulated']).default('test')),
-  SMARTCAR_REQUIRE_STATE: bool(false),
+  SMARTCAR_REQUIRE_STATE: z
+    .preprocess(emptyToUndefined, z.enum(['true', 'false', 'auto'], { message: 'must be "true", "false" or "auto"' }).default('auto'))
+    .transform((v) => (v === 'auto' ? 'auto' : v === 'true')),
   SMARTCAR_SCOPE: optionalString,
   SMARTCAR_TIMEOUT_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(100).max(310_000).default(15_000)),
   SMARTCAR_TOKEN_TIMEOUT_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(100).max(310_000).optional()),

@@ -123,7 +123,7 @@ export const keys = {
   connection: (h: string, connectionId: string) => `sess:{${h}}:conn:${connectionId}`,
   refreshLock: (h: string, connectionId: string) => `sess:{${h}}:conn:${connectionId}:lock`,
   refreshCooldown: (h: string, connectionId: string) => `sess:{${h}}:conn:${connectionId}:cooldown`,
-  /** The session's rate-limit counter (rate-limiter-flexible writes `<keyPrefix>:<key>`). */
+  /** The session's rate-limit counter: a fixed one-minute window, only for sessions that exist. */
   sessionRate: (h: string) => `rl:session:{${h}}`,
   /** The sweep's own lock: one instance sweeps at a time. */
   sweepLock: () => 'sweep:lock',

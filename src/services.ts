@@ -1,6 +1,6 @@
 import type { RedisClient } from './redis';
 import type { Config } from './config';
-import { ConnectService } from './connect/connect.service';
+import { ConnectService, stateRequired } from './connect/connect.service';
 import type { Logger } from './logger';
 import { SessionStore } from './session/session.store';
 import type { SmartcarApi } from './smartcar/smartcar.client';
@@ -12,13 +12,19 @@ import { ReadingsCache } from './vehicles/readings.cache';
 import { SignalService } from './vehicles/signal.service';
 import { VehicleService } from './vehicles/vehicle.service';
 
-/** The singletons behind the edges, built once (by the server and by `npm run refresh-sweep`). */
-export function buildServices(config: Config, redis: RedisClient, smartcar: SmartcarApi, logger: Logger) {
+/**
+ * The singletons behind the edges, built once (by the server and by `npm run refresh-sweep`).
+ * `redirectUri`: the one the Smartcar client uses (in simulator mode only known once the port is bound).
+ */
+export function buildServices(config: Config, redis: RedisClient, smartcar: SmartcarApi, logger: Logger, redirectUri: string) {
   const sessions = new SessionStore(redis);
   const vault = new TokenVault(redis, new TokenCipher(config.tokenKey.key, config.tokenKey.previous));
   // The reconnect URL needs ConnectService, which needs the provider: bound late.
   const tokens = new TokenProvider(vault, redis, smartcar, config.refresh, logger, (hash) => connect.reconnectUrl(hash));
-  const connect: ConnectService = new ConnectService(sessions, vault, tokens, smartcar, { scope: config.smartcar.scope, requireState: config.smartcar.requireState });
+  const connect: ConnectService = new ConnectService(sessions, vault, tokens, smartcar, {
+    scope: config.smartcar.scope,
+    stateRequired: stateRequired(config.smartcar.requireState, redirectUri),
+  });
   const vehicles = new VehicleService(connect);
   const readings = new ReadingsCache(redis);
   const commands = new CommandService(vehicles, sessions, tokens, smartcar, readings, logger);

@@ -31,7 +31,7 @@ async function main(): Promise<number> {
       tokenTimeoutMs: config.smartcar.tokenTimeoutMs,
       origins: config.smartcar.origins,
     });
-    const { tokens } = buildServices(config, redis, smartcar, logger);
+    const { tokens } = buildServices(config, redis, smartcar, logger, config.smartcar.redirectUri);
     try {
       const result = await sweepIdleConnections({ redis, keyPrefix: config.redis.keyPrefix, tokens, logger }, config.refresh.sweepAgeDays * 86_400_000, { signal: stop.signal });
       if (!result.ran) logger.info('another instance is sweeping; nothing done');

@@ -20,7 +20,23 @@ export interface ConnectUrlArgs {
 
 export interface ConnectOptions {
   scope: string[];
-  requireState: boolean;
+  /** A code exchange without a `state` is refused (see stateRequired). */
+  stateRequired: boolean;
+}
+
+/** SMARTCAR_REQUIRE_STATE: `true`, `false` or `auto`. */
+export type RequireStateSetting = boolean | 'auto';
+
+/**
+ * `auto` requires a state when Connect redirects to an http(s) URI: a browser lands on the gateway,
+ * where a state-less code is how a login-CSRF link works, and connectUrl always issues one. A
+ * custom-scheme URI (`sc<clientId>://exchange`) lands in an app, whose SDK builds Connect URLs
+ * without our state and forwards a bare code: requiring one there breaks the Smartcar tutorial apps.
+ * A v3 connection (Connect answers `user_id`, itself a credential) needs a state whatever this says;
+ * that completion is a path of its own and must not consult this.
+ */
+export function stateRequired(setting: RequireStateSetting, redirectUri: string): boolean {
+  return setting === 'auto' ? /^https?:\/\//i.test(redirectUri) : setting;
 }
 
 const PERMISSION = /^(required:)?[a-z_]{3,40}$/;
@@ -78,7 +94,7 @@ export class ConnectService {
       if (!(await this.sessions.consumeState(session.hash, state))) {
         throw badInput('state: unknown, expired, already used, or issued to another session. Ask for a new connectUrl.');
       }
-    } else if (this.options.requireState) {
+    } else if (this.options.stateRequired) {
       throw badInput('state: required. Use the state of the connectUrl this session asked for.');
     }
 
@@ -91,7 +107,8 @@ export class ConnectService {
     const ref: ConnectionRef = { id: randomBytes(12).toString('base64url'), userId: null, vehicleIds: null, scopes: null, createdAt: Date.now() };
     const attached = await this.sessions.attach(session, ref, this.vault.seal(session.hash, ref.id, pair), pair.refreshExpiresAt);
     if (!attached) throw new AppError('UNAUTHENTICATED', 'The session ended during the exchange. Start again.');
-    rs.update((session = attached));
+    session = attached;
+    await rs.update(session);
 
     const described = await this.describe(rs, session, ref);
     return described.vehicleIds ?? [];
@@ -110,7 +127,7 @@ export class ConnectService {
     const described: ConnectionRef = { ...ref, userId, vehicleIds, scopes: [...scopes] };
     const updated = await this.sessions.describe(session, described);
     if (!updated) throw new AppError('UNAUTHENTICATED', 'The session ended meanwhile.');
-    rs.update(updated);
+    await rs.update(updated);
     return described;
   }
 }

@@ -53,6 +53,6 @@ export class ExchangeCodeArgs {
   @Field(() => String, { description: 'The authorization code Smartcar Connect returned.' })
   code!: string;
 
-  @Field(() => String, { nullable: true, description: 'The state of the connectUrl; required when SMARTCAR_REQUIRE_STATE=true.' })
+  @Field(() => String, { nullable: true, description: 'The state of the connectUrl; required when SMARTCAR_REQUIRE_STATE is true, or auto (the default) with an http(s) redirect URI.' })
   state?: string | null;
 }

@@ -1,13 +1,16 @@
 import type { NextFunction, Request, Response } from 'express';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
-import { presentedSessionHash } from '../session/session.token';
+import { presentedToken } from '../session/session.token';
 import { metrics } from '../metrics';
-import type { RedisClient } from '../redis';
+import { isRedisUnavailable, keys, type RedisClient } from '../redis';
 
 /**
  * Per-client rate limits in Redis (so they hold across instances): per client address and per
  * session, fixed one-minute windows. No in-memory fallback: while Redis is down the limiter cannot
  * count, and the request gets SERVICE_UNAVAILABLE like everything else that needs Redis.
+ *
+ * Only sessions that exist are counted: a counter per presented token would let anyone write one
+ * Redis key per random token (the address limit still counts those requests).
  */
 
 export interface RateLimits {
@@ -17,42 +20,68 @@ export interface RateLimits {
 
 export type RateLimitOutcome = { limited: false } | { limited: true; retryAfter: number; by: 'ip' | 'session' } | { unavailable: true };
 
+const WINDOW_MS = 60_000;
+
+/**
+ * KEYS: the session, its counter (one hash slot: `{hash}`). ARGV: window (ms). A fixed-window count
+ * of the session's requests, or nil without writing anything when the session does not exist.
+ * Returns {count, ms left in the window}.
+ */
+const COUNT_SESSION = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return nil end
+local n = redis.call('INCR', KEYS[2])
+local ttl = redis.call('PTTL', KEYS[2])
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[2], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {n, ttl}`;
+
 export function createRateLimiter(redis: RedisClient, limits: RateLimits) {
-  const make = (points: number, name: string) =>
-    points > 0 ? new RateLimiterRedis({ storeClient: redis, points, duration: 60, keyPrefix: `rl:${name}`, useRedisPackage: false }) : null;
-  const byIp = make(limits.ratePerMinuteByIp, 'ip');
-  const bySession = make(limits.ratePerMinuteBySession, 'session');
+  const byIp =
+    limits.ratePerMinuteByIp > 0
+      ? new RateLimiterRedis({ storeClient: redis, points: limits.ratePerMinuteByIp, duration: WINDOW_MS / 1000, keyPrefix: 'rl:ip', useRedisPackage: false })
+      : null;
+  const sessionLimit = limits.ratePerMinuteBySession;
+
+  async function ip(req: Request): Promise<RateLimitOutcome> {
+    if (!byIp) return { limited: false };
+    try {
+      await byIp.consume(req.ip ?? req.socket.remoteAddress ?? 'unknown');
+      return { limited: false };
+    } catch (err) {
+      if (err instanceof RateLimiterRes) return refuse('ip', err.msBeforeNext);
+      // The limiter's only other failure is Redis itself.
+      if (err instanceof Error) return { unavailable: true };
+      throw err;
+    }
+  }
+
+  async function session(req: Request): Promise<RateLimitOutcome> {
+    const hash = sessionLimit > 0 ? (presentedToken(req)?.hash ?? null) : null;
+    if (hash === null) return { limited: false };
+    let counted: [number, number] | null;
+    try {
+      counted = (await redis.eval(COUNT_SESSION, 2, keys.session(hash), keys.sessionRate(hash), WINDOW_MS)) as [number, number] | null;
+    } catch (err) {
+      if (isRedisUnavailable(err)) return { unavailable: true };
+      throw err; // a script error is a bug: a 500 and a log line, not a silent 503
+    }
+    if (counted === null || counted[0] <= sessionLimit) return { limited: false };
+    return refuse('session', counted[1]);
+  }
 
   return async function check(req: Request): Promise<RateLimitOutcome> {
-    if (!byIp && !bySession) return { limited: false };
-    const hash = bySession ? presentedSessionHash(req) : null;
-    const checks: [RateLimiterRedis | null, string, 'ip' | 'session'][] = [
-      [byIp, req.ip ?? req.socket.remoteAddress ?? 'unknown', 'ip'],
-      // `{hash}`: the counter shares the session's hash slot, so sign-out deletes it with the rest.
-      [bySession, hash ? `{${hash}}` : '', 'session'],
-    ];
     // Both counters in parallel: one Redis round trip of latency, not two.
-    const outcomes = await Promise.all(
-      checks.map(async ([limiter, key, by]): Promise<RateLimitOutcome> => {
-        if (!limiter || !key) return { limited: false };
-        try {
-          await limiter.consume(key);
-          return { limited: false };
-        } catch (err) {
-          if (err instanceof RateLimiterRes) {
-            metrics.rateLimited.inc({ by });
-            return { limited: true, retryAfter: Math.max(1, Math.ceil(err.msBeforeNext / 1000)), by };
-          }
-          // The limiter's only other failure is Redis itself.
-          if (err instanceof Error) return { unavailable: true };
-          throw err;
-        }
-      }),
-    );
+    const outcomes = await Promise.all([ip(req), session(req)]);
     const refused = outcomes.find((o) => 'unavailable' in o) ?? outcomes.find((o) => 'limited' in o && o.limited);
-    if (refused) return refused;
-    return { limited: false };
+    return refused ?? { limited: false };
   };
+}
+
+function refuse(by: 'ip' | 'session', msBeforeNext: number): RateLimitOutcome {
+  metrics.rateLimited.inc({ by });
+  return { limited: true, retryAfter: Math.max(1, Math.ceil(msBeforeNext / 1000)), by };
 }
 
 /** Express middleware answering in the shape of the route: GraphQL errors or the REST error body. */

@@ -8,9 +8,9 @@ import type { SignalService } from '../vehicles/signal.service';
 import type { VehicleService } from '../vehicles/vehicle.service';
 
 /**
- * The routes of Smartcar's getting-started backends (CONTRACT.md §5), so the tutorial apps work
- * unchanged: `/exchange?code=…` then `/vehicle` → `{id, make, model, year}`. Thin: the same services
- * as GraphQL.
+ * The routes of Smartcar's getting-started backends (see the README), so the tutorial apps work
+ * unchanged: `/exchange?code=…` then `/vehicle` → `{id, make, model, year}`; and `/connect`, which
+ * starts Connect from a browser with a state bound to its session. Thin: the same services as GraphQL.
  */
 
 export interface TutorialDeps {
@@ -26,6 +26,13 @@ const single = (v: unknown): string | undefined => (typeof v === 'string' ? v : 
 export function tutorialRoutes(deps: TutorialDeps): Router {
   const router = express.Router();
 
+  router.get('/connect', async (req, res) => {
+    const url = await deps.connect.connectUrl(deps.requestSession(req, res), { make: single(req.query.make) ?? null });
+    // The location carries a state bound to this session: no cache may hand it to anyone else.
+    res.setHeader('cache-control', 'no-store');
+    res.redirect(302, url);
+  });
+
   router.get('/exchange', async (req, res) => {
     const error = single(req.query.error);
     if (error !== undefined) {
@@ -34,7 +41,14 @@ export function tutorialRoutes(deps: TutorialDeps): Router {
     }
     const code = single(req.query.code);
     if (!code) throw badInput('code: required');
-    await deps.connect.exchange(deps.requestSession(req, res), code, single(req.query.state) ?? null);
+    const state = single(req.query.state) ?? null;
+    // A browser sent here by another site with a bare code is how login CSRF arrives: someone else's
+    // car would land in this browser's session. Connect's own redirect carries our state; the tutorial
+    // app's request is not a browser navigation and has no Fetch Metadata. Whatever SMARTCAR_REQUIRE_STATE says.
+    if (state === null && req.get('sec-fetch-site') === 'cross-site') {
+      throw badInput('state: required when a browser arrives from another site. Start at /connect.');
+    }
+    await deps.connect.exchange(deps.requestSession(req, res), code, state);
     res.redirect(302, '/vehicle');
   });
 

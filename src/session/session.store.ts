@@ -4,8 +4,9 @@ import { keys, prefixOf, redisCall } from '../redis';
 import { hashSessionToken, newSessionToken } from './session.token';
 
 /**
- * Sessions in Redis: `sess:{hash}` is a hash with `created`, `expires` and one `c:<connectionId>`
- * field per Smartcar connection (its user, vehicles and permissions). The connection's own key holds
+ * Sessions in Redis: `sess:{hash}` is a hash with `created`, `expires`, `cookieExpires` (the expiry
+ * the `sid` cookie was last given) and one `c:<connectionId>` field per Smartcar connection (its
+ * user, vehicles and permissions). `expires` moves when a car is connected and on every refresh. The connection's own key holds
  * the sealed token pair (see TokenVault) and cached readings. States issued by connectUrl live in a
  * sorted set beside them (state → expiry), single-use, 10 minutes.
  */
@@ -25,6 +26,8 @@ export interface Session {
   hash: string;
   createdAt: number;
   expiresAt: number;
+  /** The expiry the `sid` cookie was last given (0: never recorded); behind `expiresAt`, it is stale. */
+  cookieExpiresAt: number;
   /** Oldest first. */
   connections: ConnectionRef[];
 }
@@ -56,9 +59,9 @@ export class SessionStore {
     const createdAt = this.now();
     const expiresAt = createdAt + ttlSec * 1000;
     await redisCall(() =>
-      this.redis.multi().hset(keys.session(hash), { created: createdAt, expires: expiresAt }).pexpireat(keys.session(hash), expiresAt).exec(),
+      this.redis.multi().hset(keys.session(hash), { created: createdAt, expires: expiresAt, cookieExpires: expiresAt }).pexpireat(keys.session(hash), expiresAt).exec(),
     );
-    return { token, session: { hash, createdAt, expiresAt, connections: [] } };
+    return { token, session: { hash, createdAt, expiresAt, cookieExpiresAt: expiresAt, connections: [] } };
   }
 
   async load(hash: string): Promise<Session | null> {
@@ -66,7 +69,12 @@ export class SessionStore {
     if (!fields.created || !fields.expires) return null;
     const expiresAt = Number(fields.expires);
     if (expiresAt <= this.now()) return null;
-    return { hash, createdAt: Number(fields.created), expiresAt, connections: parseConnections(fields) };
+    return { hash, createdAt: Number(fields.created), expiresAt, cookieExpiresAt: Number(fields.cookieExpires ?? 0), connections: parseConnections(fields) };
+  }
+
+  /** Records that the cookie now says `expiresAt`; never on a session that is gone (no key without TTL). */
+  async recordCookieExpiry(hash: string, expiresAt: number): Promise<void> {
+    await redisCall(() => this.redis.eval(RECORD_COOKIE_EXPIRY, 1, keys.session(hash), String(expiresAt)));
   }
 
   async issueState(hash: string): Promise<string> {
@@ -161,6 +169,13 @@ export class SessionStore {
     return { ...session, connections: session.connections.filter((c) => !gone.has(c.id)).map((c) => (c.id === ref.id ? ref : c)) };
   }
 }
+
+/** KEYS: session. ARGV: cookie expiry. Only forward: a slower request cannot record an older one. */
+const RECORD_COOKIE_EXPIRY = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if tonumber(redis.call('HGET', KEYS[1], 'cookieExpires') or '0') >= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'cookieExpires', ARGV[1])
+return 1`;
 
 /** KEYS: states. ARGV: state. Returns its expiry and removes it (single use), or nil. */
 const CONSUME_STATE = `

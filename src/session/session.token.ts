@@ -2,8 +2,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { parse as parseCookie } from 'cookie';
 
 /**
- * Session tokens: 256 random bits, base64url. Only their SHA-256 is ever stored or logged. A token
- * of the wrong shape is treated like no token at all.
+ * Session tokens: 256 random bits, base64url. Only their SHA-256 is ever stored or logged. A cookie
+ * of the wrong shape is treated like no cookie at all; a bearer token of the wrong shape like an
+ * unknown one.
  */
 
 export const SESSION_COOKIE = 'sid';
@@ -17,10 +18,28 @@ export function hashSessionToken(token: string): string {
   return createHash('sha256').update(token).digest('base64url');
 }
 
-/** `Authorization: Bearer <token>` first (apps), then the `sid` cookie (browsers, the tutorial app). */
-export function readSessionToken(headers: { authorization?: string | undefined; cookie?: string | undefined }): string | null {
-  const bearer = /^Bearer[ ]+([^\s]+)\s*$/i.exec(headers.authorization ?? '')?.[1];
-  if (bearer !== undefined) return TOKEN_SHAPE.test(bearer) ? bearer : null;
+/**
+ * The session token a request presents, and how: a bearer token is the app's own credential (an
+ * unknown one is an error, see RequestSession), a cookie the browser's (an unknown one is replaced).
+ */
+export interface PresentedToken {
+  via: 'bearer' | 'cookie';
+  /** null: a bearer credential of the wrong shape, which can name no session. */
+  token: string | null;
+  /** SHA-256 of `token`: what Redis keys and log lines use. */
+  hash: string | null;
+}
+
+/**
+ * `Authorization: Bearer …` first (apps), then the `sid` cookie (browsers, the tutorial app). A
+ * malformed bearer still counts as presented (and wins over a cookie); a malformed cookie does not.
+ */
+export function readPresentedToken(headers: { authorization?: string | undefined; cookie?: string | undefined }): PresentedToken | null {
+  const authorization = headers.authorization ?? '';
+  if (/^Bearer\s/i.test(authorization)) {
+    const bearer = /^Bearer[ ]+([^\s]+)\s*$/i.exec(authorization)?.[1];
+    return bearer !== undefined && TOKEN_SHAPE.test(bearer) ? { via: 'bearer', token: bearer, hash: hashSessionToken(bearer) } : { via: 'bearer', token: null, hash: null };
+  }
   if (!headers.cookie) return null;
   let sid: string | undefined;
   try {
@@ -28,18 +47,20 @@ export function readSessionToken(headers: { authorization?: string | undefined; 
   } catch {
     return null;
   }
-  return sid !== undefined && TOKEN_SHAPE.test(sid) ? sid : null;
+  return sid !== undefined && TOKEN_SHAPE.test(sid) ? { via: 'cookie', token: sid, hash: hashSessionToken(sid) } : null;
+}
+
+/** The well-formed session token a request presents, or null. */
+export function readSessionToken(headers: { authorization?: string | undefined; cookie?: string | undefined }): string | null {
+  return readPresentedToken(headers)?.token ?? null;
 }
 
 /**
- * The hash of the session token a request presents, or null; read and hashed once per request
- * (the rate limiter and the session both need it).
+ * What a request presents, read and hashed once per request (the rate limiter and the session both
+ * need it).
  */
-const presented = new WeakMap<object, string | null>();
-export function presentedSessionHash(req: { headers: { authorization?: string | undefined; cookie?: string | undefined } }): string | null {
-  if (!presented.has(req)) {
-    const token = readSessionToken(req.headers);
-    presented.set(req, token === null ? null : hashSessionToken(token));
-  }
+const presented = new WeakMap<object, PresentedToken | null>();
+export function presentedToken(req: { headers: { authorization?: string | undefined; cookie?: string | undefined } }): PresentedToken | null {
+  if (!presented.has(req)) presented.set(req, readPresentedToken(req.headers));
   return presented.get(req)!;
 }

@@ -57,7 +57,7 @@ export class CommandService {
       if (e.code !== 'RECONNECT_REQUIRED') throw e;
     }
     await this.cache.forget(session.hash, ref.id, vehicleId).catch(() => undefined);
-    rs.update(await this.sessions.removeVehicle(session, ref, vehicleId));
+    await rs.update(await this.sessions.removeVehicle(session, ref, vehicleId));
     return true;
   }
 }

@@ -136,8 +136,8 @@ export class Client {
     return { status: res.status, data: body.data ?? null, errors: body.errors, headers: res.headers, raw };
   }
 
-  async get(path: string): Promise<{ status: number; headers: Headers; body: string }> {
-    const res = await fetch(new URL(path, this.base), { headers: this.headers(), redirect: 'manual' });
+  async get(path: string, extra: Record<string, string> = {}): Promise<{ status: number; headers: Headers; body: string }> {
+    const res = await fetch(new URL(path, this.base), { headers: this.headers(extra), redirect: 'manual' });
     this.keep(res);
     return { status: res.status, headers: res.headers, body: await res.text() };
   }

@@ -56,11 +56,13 @@ async function npmStart(port: number): Promise<{ connectLink: string; sandbox: s
 }
 
 maybe(
-  'npm start → the logged Connect link → consent page → /exchange → /vehicle shows the car',
+  'npm start → the logged Connect link (/connect) → consent page → /exchange → /vehicle shows the car',
   async () => {
     const port = await freePort();
     const started = await npmStart(port);
     expect(started.sandbox).toBe(`http://localhost:${port}/graphql`);
+    // The gateway's own route: it binds a state to the browser's session, so the landing on /exchange is accepted.
+    expect(started.connectLink).toBe(`http://localhost:${port}/connect`);
     expect(started.lines.some((l) => l.includes('built-in Smartcar simulator'))).toBe(true);
 
     browser = await chromium.launch({

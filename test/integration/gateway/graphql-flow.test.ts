@@ -33,7 +33,7 @@ test('cookie flow: connectUrl sets the session cookie, exchangeCode connects and
   const client = new Client(stack.url);
   const url = await client.gql<{ connectUrl: string }>(CONNECT_URL, { make: 'TESLA' });
   const setCookie = url.headers.get('set-cookie')!;
-  expect(setCookie).toMatch(/^sid=[A-Za-z0-9_-]{43}; Path=\/; Expires=[^;]+; HttpOnly; SameSite=Lax$/);
+  expect(setCookie).toMatch(/^sid=[A-Za-z0-9_-]{43}; Max-Age=86400; Path=\/; Expires=[^;]+; HttpOnly; SameSite=Lax$/);
   const connect = new URL(url.data!.connectUrl);
   expect(connect.origin).toBe(stack.sim.origin);
   expect(connect.searchParams.get('make')).toBe('TESLA');
@@ -127,11 +127,24 @@ test('no session, or an unknown or forged one: UNAUTHENTICATED', async () => {
 });
 
 describe('state rules', () => {
-  test('missing state is accepted (SMARTCAR_REQUIRE_STATE=false), so Connect URLs built by mobile SDKs work', async () => {
+  test('by default (auto) a missing state is rejected before Smartcar is asked when the redirect URI is http(s)', async () => {
     const client = new Client(stack.url);
     const { code } = await authorize(client, 'driver@example.com');
+    stack.sim.resetRequests();
     const res = await client.gql(EXCHANGE, { code });
-    expect(res.errors).toBeUndefined();
+    expect(res.errors?.map((e) => e.extensions.code)).toEqual(['BAD_USER_INPUT']);
+    expect(res.errors?.[0]?.message).toMatch(/^state: required/);
+    expect(apiCalls()).toEqual([]);
+  });
+
+  test('missing state is accepted with a custom-scheme redirect URI (auto) or SMARTCAR_REQUIRE_STATE=false, so Connect URLs built by mobile SDKs work', async () => {
+    const envs: Record<string, string>[] = [{ SMARTCAR_REDIRECT_URI: `sc${stack.sim.client.clientId}://exchange` }, { SMARTCAR_REQUIRE_STATE: 'false' }];
+    for (const env of envs) {
+      const client = new Client((await stack.another(env)).url);
+      const { code } = await authorize(client, 'driver@example.com');
+      const res = await client.gql(EXCHANGE, { code });
+      expect(res.errors).toBeUndefined();
+    }
   });
 
   test('a state of another session is rejected, and that session can still use it', async () => {
@@ -181,13 +194,14 @@ describe('state rules', () => {
 
 test('a code Smartcar rejects is BAD_USER_INPUT with what Smartcar said', async () => {
   const client = new Client(stack.url);
-  const res = await client.gql(EXCHANGE, { code: '00000000-0000-4000-8000-000000000000' });
+  const state = () => client.gql<{ connectUrl: string }>(CONNECT_URL).then((r) => new URL(r.data!.connectUrl).searchParams.get('state'));
+  const res = await client.gql(EXCHANGE, { code: '00000000-0000-4000-8000-000000000000', state: await state() });
   expect(res.errors).toHaveLength(1);
   expect(res.errors![0]!.extensions).toEqual({
     code: 'BAD_USER_INPUT',
     smartcar: { type: 'invalid_grant', code: null, requestId: expect.stringMatching(/^[0-9a-f-]{36}$/), resolution: null, suggestedUserMessage: null, retryAfter: null },
   });
-  const bad = await client.gql(EXCHANGE, { code: 'no spaces allowed' });
+  const bad = await client.gql(EXCHANGE, { code: 'no spaces allowed', state: await state() });
   expect(bad.errors?.[0]?.extensions.code).toBe('BAD_USER_INPUT');
 });
 

@@ -1,3 +1,4 @@
+import { hashSessionToken, newSessionToken } from '../../../src/session/session.token';
 import { completeConsent } from '../../support/connect';
 import { Client, startStack, type Stack } from '../../support/gateway';
 
@@ -131,6 +132,31 @@ test('rate limits per session and per address: RATE_LIMITED with retryAfter, not
   stack.sim.resetRequests();
   await a.gql('{ vehicle { odometer { distance } } }');
   expect(upstream()).toEqual([]);
+});
+
+test('unknown session tokens get no per-session counter; a known session is still limited at its limit', async () => {
+  const limited = await stack.another({ RATE_LIMIT_SESSION_PER_MIN: '3', RATE_LIMIT_IP_PER_MIN: '0' });
+  const strangers = Array.from({ length: 20 }, () => newSessionToken());
+  for (const [i, token] of strangers.entries()) {
+    const c = new Client(limited.url);
+    if (i % 2) c.bearer = token;
+    else c.cookies.set('sid', token);
+    expect((await c.gql('{ __typename }')).status).toBe(200);
+  }
+  const counter = (token: string) => `${stack.prefix}rl:session:{${hashSessionToken(token)}}`;
+  const counted = await Promise.all(strangers.map((t) => stack.redis.exists(counter(t))));
+  expect(counted.filter(Boolean)).toHaveLength(0);
+
+  const app = new Client(limited.url);
+  app.bearer = (await app.gql<{ createSession: { token: string } }>('mutation { createSession { token } }')).data!.createSession.token;
+  app.cookies.clear();
+  const statuses = [];
+  for (let i = 0; i < 4; i++) statuses.push((await app.gql('{ session { connected } }')).status);
+  expect(statuses).toEqual([200, 200, 200, 429]);
+  expect(Number(await stack.redis.get(counter(app.bearer)))).toBe(4);
+  const ttl = await stack.redis.pttl(counter(app.bearer));
+  expect(ttl).toBeGreaterThan(50_000);
+  expect(ttl).toBeLessThanOrEqual(60_000);
 });
 
 describe('production mode', () => {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { ConfigError, DEFAULT_SCOPE, loadConfig } from '../../../src/config';
+import { stateRequired } from '../../../src/connect/connect.service';
 
 const key = randomBytes(32).toString('base64');
 
@@ -32,7 +33,7 @@ test('no variables at all: simulator mode with a generated key and the documente
     trustProxy: false,
   });
   expect(c.smartcar.mode).toBe('test');
-  expect(c.smartcar.requireState).toBe(false);
+  expect(c.smartcar.requireState).toBe('auto');
   expect(c.smartcar.scope).toEqual(DEFAULT_SCOPE);
   expect(c.smartcar.redirectUri).toBeNull();
   expect(c.session.cookieSecure).toBe(false);
@@ -57,6 +58,23 @@ test('credentials mode takes everything from the environment', () => {
   expect(c.tokenKey).toEqual({ key: Buffer.from(key, 'base64'), previous: [], generated: false });
   expect(c.session.cookieSecure).toBe(true);
   expect(c.port).toBe(9001);
+});
+
+test('SMARTCAR_REQUIRE_STATE: true, false or auto (the default, also when empty)', () => {
+  expect(loadConfig({ SMARTCAR_REQUIRE_STATE: 'auto' }).smartcar.requireState).toBe('auto');
+  expect(loadConfig({ SMARTCAR_REQUIRE_STATE: '' }).smartcar.requireState).toBe('auto');
+  expect(loadConfig({ SMARTCAR_REQUIRE_STATE: 'false' }).smartcar.requireState).toBe(false);
+  expect(loadConfig({ SMARTCAR_REQUIRE_STATE: 'true' }).smartcar.requireState).toBe(true);
+  expect(problems({ SMARTCAR_REQUIRE_STATE: 'AUTO' })).toEqual(['SMARTCAR_REQUIRE_STATE: must be "true", "false" or "auto"']);
+});
+
+test('auto requires a state for http(s) redirect URIs only', () => {
+  expect(stateRequired('auto', 'http://localhost:8000/exchange')).toBe(true);
+  expect(stateRequired('auto', 'HTTPS://gateway.example.com/exchange')).toBe(true);
+  expect(stateRequired('auto', 'sc9d3a2a50-5d1c-4e5f-9a57-51a7c0ffee01://exchange')).toBe(false);
+  expect(stateRequired('auto', 'myapp://smartcar/callback')).toBe(false);
+  expect(stateRequired(false, 'https://gateway.example.com/exchange')).toBe(false);
+  expect(stateRequired(true, 'scid://exchange')).toBe(true);
 });
 
 test('every problem is listed at once', () => {
