@@ -65,7 +65,9 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.set('trust proxy', config.limits.trustProxy);
+  // Never `true`: Express would then trust every hop and take the client's own leftmost entry.
+  const trust = config.limits.trustProxy;
+  app.set('trust proxy', trust === false ? false : 'hops' in trust ? trust.hops : trust.addresses);
   const httpServer = createServer(app);
 
   // Until everything below is wired (the redirect URI needs the bound port), answer 503.

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 /**
@@ -7,6 +8,13 @@ import { z } from 'zod';
  */
 
 export type SmartcarMode = 'live' | 'test' | 'simulated';
+
+/**
+ * Which X-Forwarded-For entries to believe: none (the socket), the last `hops` (each proxy appends
+ * the address it saw), or those appended by proxies at these addresses. Express and Fastify both take
+ * a hop count or an address list (proxy-addr); neither form lets the client's own leftmost entry win.
+ */
+export type TrustProxy = false | { hops: number } | { addresses: string[] };
 
 export interface Config {
   env: 'production' | 'development' | 'test';
@@ -48,8 +56,8 @@ export interface Config {
     maxReadingsPerRequest: number;
     ratePerMinuteByIp: number;
     ratePerMinuteBySession: number;
-    /** Honour X-Forwarded-For (behind a proxy you trust) for the client address. */
-    trustProxy: boolean;
+    /** Where the client address comes from behind proxies (README, "Running it in production"). */
+    trustProxy: TrustProxy;
   };
   /** Signals: default `maxAge` (seconds) when a query gives none; 0 = always ask Smartcar. */
   signals: { defaultMaxAgeSec: number };
@@ -108,6 +116,31 @@ const origin = z.preprocess(
     .optional(),
 );
 
+/** proxy-addr's names for the loopback, link-local and private ranges. */
+const PROXY_RANGE_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+function isTrustedProxyEntry(entry: string): boolean {
+  if (PROXY_RANGE_NAMES.has(entry)) return true;
+  const [ip = '', bits, ...rest] = entry.split('/');
+  const family = isIP(ip);
+  if (!family || rest.length) return false;
+  return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
+}
+
+const trustProxy = z.preprocess(emptyToUndefined, z.string().optional()).transform((raw, ctx): TrustProxy => {
+  const v = raw?.trim();
+  if (v === undefined || v === 'false' || v === '0') return false;
+  if (v === 'true') return { hops: 1 };
+  if (/^\d+$/.test(v) && Number(v) <= 20) return { hops: Number(v) };
+  const addresses = v.split(',').map((x) => x.trim()).filter(Boolean);
+  if (addresses.length && addresses.every(isTrustedProxyEntry)) return { addresses };
+  ctx.addIssue({
+    code: 'custom',
+    message: 'must be "false", "true" (one trusted hop), a number of hops (0-20), or a comma-separated list of trusted proxy addresses/CIDRs (or loopback, linklocal, uniquelocal)',
+  });
+  return z.NEVER;
+});
+
 const schema = z.object({
   NODE_ENV: z.preprocess(emptyToUndefined, z.enum(['production', 'development', 'test']).default('development')),
   PORT: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(65535).default(8000)),
@@ -145,7 +178,7 @@ const schema = z.object({
   MAX_READINGS_PER_REQUEST: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(10_000).default(100)),
   RATE_LIMIT_IP_PER_MIN: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(1_000_000).default(600)),
   RATE_LIMIT_SESSION_PER_MIN: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(1_000_000).default(300)),
-  TRUST_PROXY: bool(false),
+  TRUST_PROXY: trustProxy,
   TOKEN_REFRESH_MARGIN_SEC: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(3600).default(300)),
   TOKEN_REFRESH_LOCK_TTL_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(500).max(600_000).optional()),
   TOKEN_REFRESH_COOLDOWN_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(600_000).default(5_000)),

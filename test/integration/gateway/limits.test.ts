@@ -133,6 +133,55 @@ test('rate limits per session and per address: RATE_LIMITED with retryAfter, not
   expect(upstream()).toEqual([]);
 });
 
+describe('TRUST_PROXY: the client address behind proxies', () => {
+  // What the gateway receives behind proxies: the X-Forwarded-For the client made up, then the
+  // address each proxy appended. The socket (this test) is 127.0.0.1.
+  async function send(url: string, n: number, forwardedFor: (i: number) => string): Promise<number[]> {
+    const statuses: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const res = await fetch(`${url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-forwarded-for': forwardedFor(i) },
+        body: JSON.stringify({ query: '{ __typename }' }),
+      });
+      statuses.push(res.status);
+      await res.arrayBuffer();
+    }
+    return statuses;
+  }
+  /** The addresses the per-address limiter counted (its Redis keys). */
+  const counted = async () => (await stack.redis.keys(`${stack.prefix}rl:ip:*`)).map((k) => k.slice(`${stack.prefix}rl:ip:`.length)).sort();
+  const LIMITED = [200, 200, 200, 200, 200, 429, 429, 429];
+
+  test('true is one trusted hop: a client-chosen leftmost entry never decides', async () => {
+    const gw = await stack.another({ TRUST_PROXY: 'true', RATE_LIMIT_IP_PER_MIN: '5' });
+    expect(await send(gw.url, 8, (i) => `198.51.100.${i}, 203.0.113.7`)).toEqual(LIMITED);
+    expect(await counted()).toContain('203.0.113.7');
+    expect((await counted()).filter((a) => a.startsWith('198.51.100.'))).toEqual([]);
+  });
+
+  test('a number of hops: the address that many proxies back', async () => {
+    const gw = await stack.another({ TRUST_PROXY: '2', RATE_LIMIT_IP_PER_MIN: '5' });
+    expect(await send(gw.url, 8, (i) => `198.51.100.${i}, 203.0.113.8, 10.0.0.2`)).toEqual(LIMITED);
+    expect(await counted()).toContain('203.0.113.8');
+    expect((await counted()).filter((a) => a.startsWith('198.51.100.') || a === '10.0.0.2')).toEqual([]);
+  });
+
+  test('a list of trusted proxy addresses/CIDRs: the first untrusted address from the right', async () => {
+    const gw = await stack.another({ TRUST_PROXY: '127.0.0.1, 10.0.0.0/8', RATE_LIMIT_IP_PER_MIN: '5' });
+    expect(await send(gw.url, 8, (i) => `198.51.100.${i}, 203.0.113.9, 10.1.2.${i}`)).toEqual(LIMITED);
+    expect(await counted()).toContain('203.0.113.9');
+    expect((await counted()).filter((a) => a.startsWith('198.51.100.') || a.startsWith('10.1.2.'))).toEqual([]);
+  });
+
+  test('false (the default): the socket address, X-Forwarded-For ignored', async () => {
+    const gw = await stack.another({ RATE_LIMIT_IP_PER_MIN: '1000' });
+    expect(await send(gw.url, 3, (i) => `198.51.100.${100 + i}`)).toEqual([200, 200, 200]);
+    expect((await counted()).filter((a) => a.startsWith('198.51.100.10'))).toEqual([]);
+    expect(await counted()).toContain('127.0.0.1');
+  });
+});
+
 describe('production mode', () => {
   let prod: { url: string };
   beforeAll(async () => {

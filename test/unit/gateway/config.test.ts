@@ -113,3 +113,19 @@ test('credentials require a real key and a redirect URI', () => {
   })();
   expect(err!.message).toMatch(/^Invalid configuration:\n  - TOKEN_ENCRYPTION_KEY/);
 });
+
+test.each([
+  [undefined, false],
+  ['false', false],
+  ['0', false],
+  ['true', { hops: 1 }],
+  ['2', { hops: 2 }],
+  ['10.0.0.1', { addresses: ['10.0.0.1'] }],
+  [' 127.0.0.1 , 10.0.0.0/8,fd00::/8, loopback ', { addresses: ['127.0.0.1', '10.0.0.0/8', 'fd00::/8', 'loopback'] }],
+])('TRUST_PROXY=%p: %p', (raw, expected) => {
+  expect(loadConfig(raw === undefined ? {} : { TRUST_PROXY: raw }).limits.trustProxy).toEqual(expected);
+});
+
+test.each(['yes', '21', '-1', '10.0.0.0/33', '::1/129', '10.0.0.1/8/8', 'proxy.internal', ','])('TRUST_PROXY=%p is refused', (raw) => {
+  expect(problems({ TRUST_PROXY: raw }).map((p) => p.split(':')[0])).toEqual(['TRUST_PROXY']);
+});
