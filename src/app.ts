@@ -13,6 +13,7 @@ import type { RedisClient } from './redis';
 import type { Config } from './config';
 import type { GraphQLContext } from './graphql/context';
 import { createFormatError, errorLogPlugin } from './graphql/format-error';
+import { selectionLimitsRule } from './graphql/selection-limits.rule';
 import { buildGatewaySchema } from './graphql/schema'; // before the resolvers: it fixes the schema's field order
 import { CommandResolver } from './graphql/command.resolver';
 import { ConnectResolver } from './graphql/connect.resolver';
@@ -140,7 +141,8 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
   }).protect();
   const apollo = new ApolloServer<GraphQLContext>({
     schema,
-    validationRules: armor.validationRules,
+    // First, so that a query with too many selections is refused before the costly rules walk it.
+    validationRules: [selectionLimitsRule({ maxSelections: config.limits.maxSelections, maxRepeats: 20 }), ...armor.validationRules],
     parseOptions: { maxTokens: config.limits.maxTokens },
     introspection: !production,
     hideSchemaDetailsFromClientErrors: production,

@@ -51,6 +51,8 @@ export interface Config {
     maxDepth: number;
     maxAliases: number;
     maxTokens: number;
+    /** Selections (fields and fragments, through fragment spreads), counted before validation. */
+    maxSelections: number;
     maxCost: number;
     /** Distinct (vehicle, signal) readings one request may ask for: the billing cap. */
     maxReadingsPerRequest: number;
@@ -174,6 +176,7 @@ const schema = z.object({
   GRAPHQL_MAX_DEPTH: z.preprocess(emptyToUndefined, z.coerce.number().int().min(2).max(100).default(10)),
   GRAPHQL_MAX_ALIASES: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(1000).default(30)),
   GRAPHQL_MAX_TOKENS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(100).max(100_000).default(2_000)),
+  GRAPHQL_MAX_SELECTIONS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(10).max(100_000).default(300)),
   GRAPHQL_MAX_COST: z.preprocess(emptyToUndefined, z.coerce.number().int().min(100).max(1_000_000).default(5_000)),
   MAX_READINGS_PER_REQUEST: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(10_000).default(100)),
   RATE_LIMIT_IP_PER_MIN: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(1_000_000).default(600)),
@@ -280,6 +283,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxDepth: e.GRAPHQL_MAX_DEPTH,
       maxAliases: e.GRAPHQL_MAX_ALIASES,
       maxTokens: e.GRAPHQL_MAX_TOKENS,
+      maxSelections: e.GRAPHQL_MAX_SELECTIONS,
       maxCost: e.GRAPHQL_MAX_COST,
       maxReadingsPerRequest: e.MAX_READINGS_PER_REQUEST,
       ratePerMinuteByIp: e.RATE_LIMIT_IP_PER_MIN,

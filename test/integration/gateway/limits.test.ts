@@ -11,7 +11,8 @@ let client: Client;
 let vehicleIds: string[];
 
 beforeAll(async () => {
-  stack = await startStack({ env: { MAX_READINGS_PER_REQUEST: '20', GRAPHQL_MAX_ALIASES: '15', GRAPHQL_MAX_COST: '500' } });
+  // 400 selections: the too-costly query below (378) reaches the cost rule.
+  stack = await startStack({ env: { MAX_READINGS_PER_REQUEST: '20', GRAPHQL_MAX_ALIASES: '15', GRAPHQL_MAX_COST: '500', GRAPHQL_MAX_SELECTIONS: '400' } });
   client = new Client(stack.url);
   const url = (await client.gql<{ connectUrl: string }>('{ connectUrl }')).data!.connectUrl;
   const back = await completeConsent(url, { username: `limits-${Date.now()}+3+phev@example.com` });
@@ -70,6 +71,32 @@ test('too costly: GRAPHQL_VALIDATION_FAILED, nothing upstream', async () => {
   expect(res.status).toBe(400);
   expect(res.errors?.[0]?.extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
   expect(res.errors?.[0]?.message).toMatch(/cost/i);
+  expect(upstream()).toEqual([]);
+});
+
+test('too many selections: GRAPHQL_VALIDATION_FAILED before the costly rules, nothing upstream', async () => {
+  // 1906 tokens (under the token limit), refused once cheaply instead of by graphql-js's pairwise
+  // field comparison, which used to give up after milliseconds with "Validation aborted.". The
+  // unknown field is never reported: no other rule walked the query.
+  const res = await client.gql(`{ session { ${'connected '.repeat(1900)} } noSuchField }`);
+  expect(res.status).toBe(400);
+  expect(res.errors).toHaveLength(1);
+  expect(res.errors![0]!.extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
+  expect(res.errors![0]!.message).toBe('The query has more than 400 selections (fields and fragments, a fragment counted at each spread).');
+  // Counted through fragments: 30 spreads of a 15-selection fragment.
+  const spread = await client.gql(`{ vehicle { ${'...F '.repeat(30)} } } fragment F on Vehicle { make odometer { distance dataAge fetchedAt } ${'model '.repeat(10)} }`);
+  expect(spread.errors?.[0]?.message).toMatch(/more than 400 selections/);
+  expect(upstream()).toEqual([]);
+});
+
+test('one answer field selected more than 20 times: GRAPHQL_VALIDATION_FAILED, nothing upstream', async () => {
+  // Eleven in each of two `vehicles`: merged as execution merges them. Served before, after 22²/2
+  // pairwise comparisons.
+  const res = await client.gql(`{ ${`vehicles { ${'odometer { distance } '.repeat(11)} } `.repeat(2)} }`);
+  expect(res.status).toBe(400);
+  expect(res.errors?.map((e) => [e.extensions.code, e.message])).toEqual([
+    ['GRAPHQL_VALIDATION_FAILED', 'The query selects vehicles.odometer 22 times (repeated, aliased to one name, or through fragments); the limit is 20.'],
+  ]);
   expect(upstream()).toEqual([]);
 });
 

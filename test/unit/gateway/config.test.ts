@@ -25,6 +25,7 @@ test('no variables at all: simulator mode with a generated key and the documente
     maxDepth: 10,
     maxAliases: 30,
     maxTokens: 2000,
+    maxSelections: 300,
     maxCost: 5000,
     maxReadingsPerRequest: 100,
     ratePerMinuteByIp: 600,
