@@ -26,7 +26,7 @@ import { metricsPlugin } from './graphql/metrics.plugin';
 import { outageStatusPlugin } from './graphql/status.plugin';
 import { opsRoutes } from './rest/ops.routes';
 import { createRateLimiter, rateLimitMiddleware } from './rest/rate-limit';
-import { connectRedis } from './redis';
+import { checkEvictionPolicy, connectRedis } from './redis';
 import { tutorialRoutes } from './rest/tutorial.routes';
 import { RequestSession } from './session/request-session';
 import { presentedSessionHash } from './session/session.token';
@@ -62,6 +62,12 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
   const logger = deps.logger ?? createLogger(config.logLevel);
   const redis = deps.redis ?? (await connectRedis(config.redis, logger));
   const ownsRedis = !deps.redis;
+  try {
+    await checkEvictionPolicy(redis, { production: config.env === 'production', allowEviction: config.redis.allowEviction }, logger);
+  } catch (err) {
+    if (ownsRedis) redis.disconnect();
+    throw err;
+  }
 
   const app = express();
   app.disable('x-powered-by');

@@ -27,8 +27,10 @@ export interface Config {
     commandTimeoutMs: number;
     /** Redis Cluster seed nodes (`host:port`); null: a single Redis or Sentinel. */
     clusterNodes: { host: string; port: number }[] | null;
-    /** Sentinel: the sentinels and the master's name; null: no Sentinel. */
-    sentinel: { sentinels: { host: string; port: number }[]; name: string } | null;
+    /** Sentinel: the sentinels, the master's name and the sentinels' own credentials; null: no Sentinel. */
+    sentinel: { sentinels: { host: string; port: number }[]; name: string; username: string | null; password: string | null } | null;
+    /** Start even though Redis may evict keys (its maxmemory-policy is not noeviction). */
+    allowEviction: boolean;
   };
   smartcar: {
     /** `null`: no credentials, the gateway runs the built-in simulator. */
@@ -173,6 +175,9 @@ const schema = z.object({
   REDIS_CLUSTER_NODES: optionalString,
   REDIS_SENTINELS: optionalString,
   REDIS_SENTINEL_NAME: optionalString,
+  REDIS_SENTINEL_USERNAME: optionalString,
+  REDIS_SENTINEL_PASSWORD: optionalString,
+  REDIS_ALLOW_EVICTION: bool(false),
   GRAPHQL_MAX_DEPTH: z.preprocess(emptyToUndefined, z.coerce.number().int().min(2).max(100).default(10)),
   GRAPHQL_MAX_ALIASES: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(1000).default(30)),
   GRAPHQL_MAX_TOKENS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(100).max(100_000).default(2_000)),
@@ -262,7 +267,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       keyPrefix: e.REDIS_KEY_PREFIX,
       commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
       clusterNodes,
-      sentinel: sentinels ? { sentinels, name: e.REDIS_SENTINEL_NAME! } : null,
+      sentinel: sentinels
+        ? { sentinels, name: e.REDIS_SENTINEL_NAME!, username: e.REDIS_SENTINEL_USERNAME ?? null, password: e.REDIS_SENTINEL_PASSWORD ?? null }
+        : null,
+      allowEviction: e.REDIS_ALLOW_EVICTION,
     },
     smartcar: {
       credentials,

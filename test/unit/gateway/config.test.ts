@@ -20,7 +20,7 @@ test('no variables at all: simulator mode with a generated key and the documente
   expect(c.tokenKey.key).toHaveLength(32);
   expect(c.port).toBe(8000);
   expect(c.host).toBe('127.0.0.1');
-  expect(c.redis).toEqual({ url: 'redis://127.0.0.1:6379', keyPrefix: 'gw:', commandTimeoutMs: 500, clusterNodes: null, sentinel: null });
+  expect(c.redis).toEqual({ url: 'redis://127.0.0.1:6379', keyPrefix: 'gw:', commandTimeoutMs: 500, clusterNodes: null, sentinel: null, allowEviction: false });
   expect(c.limits).toEqual({
     maxDepth: 10,
     maxAliases: 30,
@@ -87,7 +87,15 @@ test('Redis Cluster and Sentinel come from host:port lists', () => {
     { host: '127.0.0.1', port: 7000 },
     { host: '127.0.0.1', port: 7001 },
   ]);
-  expect(loadConfig({ REDIS_SENTINELS: 'sentinel:26379', REDIS_SENTINEL_NAME: 'mymaster' }).redis.sentinel).toEqual({ sentinels: [{ host: 'sentinel', port: 26379 }], name: 'mymaster' });
+  expect(loadConfig({ REDIS_SENTINELS: 'sentinel:26379', REDIS_SENTINEL_NAME: 'mymaster' }).redis.sentinel).toEqual({
+    sentinels: [{ host: 'sentinel', port: 26379 }],
+    name: 'mymaster',
+    username: null,
+    password: null,
+  });
+  expect(loadConfig({ REDIS_SENTINELS: 's:1', REDIS_SENTINEL_NAME: 'm', REDIS_SENTINEL_USERNAME: 'u', REDIS_SENTINEL_PASSWORD: 'p' }).redis.sentinel).toMatchObject({ username: 'u', password: 'p' });
+  expect(loadConfig({ REDIS_ALLOW_EVICTION: 'true' }).redis.allowEviction).toBe(true);
+  expect(problems({ REDIS_ALLOW_EVICTION: 'yes' })).toEqual(['REDIS_ALLOW_EVICTION: must be "true" or "false"']);
   expect(problems({ REDIS_CLUSTER_NODES: 'nope', REDIS_SENTINELS: 'a:1' })).toEqual([
     'REDIS_CLUSTER_NODES: a comma-separated list of host:port',
     'REDIS_SENTINEL_NAME: required with REDIS_SENTINELS (the master group name)',
