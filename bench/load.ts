@@ -21,6 +21,15 @@ export interface LoadTarget {
   body?: string;
   /** true when the body is a right answer. */
   verify(body: string): boolean;
+  /** The status every answer must have (a refusal under test); default: any 2xx. */
+  status?: number;
+}
+
+/** Answers of the wrong status: non-2xx, or anything but the target's own status. */
+function wrongStatus(target: LoadTarget, r: autocannon.Result): number {
+  if (target.status === undefined) return r.non2xx;
+  const all = Object.values(r.statusCodeStats).reduce((a, b) => a + b.count, 0);
+  return all - (r.statusCodeStats[String(target.status)]?.count ?? 0);
 }
 
 export interface Observed {
@@ -145,7 +154,7 @@ export async function runLoad(target: LoadTarget, plan: LoadPlan, observed: Obse
   let warmupSample: string | undefined;
   if (plan.warmupSec > 0) {
     const warm = await shoot(target, plan.connections, plan.warmupSec, null);
-    warmupFailures = warm.result.errors + warm.result.non2xx + warm.result.mismatches;
+    warmupFailures = warm.result.errors + wrongStatus(target, warm.result) + warm.result.mismatches;
     if (warmupFailures) warmupSample = warm.sample;
   }
   const rounds: Round[] = [];
@@ -155,6 +164,7 @@ export async function runLoad(target: LoadTarget, plan: LoadPlan, observed: Obse
     if (!shot.start || !shot.end) throw new Error('the measurement window did not open and close (event loop blocked?)');
     const [redis0, redis1, , up] = await Promise.all([shot.start.redis, shot.end.redis, shot.start.upstream, shot.end.upstream]);
     const r = shot.result;
+    const non2xx = wrongStatus(target, r);
     const n = Math.max(shot.requests, 1);
     rounds.push({
       requests: shot.requests,
@@ -170,10 +180,10 @@ export async function runLoad(target: LoadTarget, plan: LoadPlan, observed: Obse
       refreshes: up.refreshes,
       errors: r.errors,
       timeouts: r.timeouts,
-      non2xx: r.non2xx,
+      non2xx,
       mismatches: r.mismatches,
       upstreamFailures: up.apiFailures,
-      valid: r.errors === 0 && r.timeouts === 0 && r.non2xx === 0 && r.mismatches === 0 && shot.requests > 0,
+      valid: r.errors === 0 && r.timeouts === 0 && non2xx === 0 && r.mismatches === 0 && shot.requests > 0,
       ...(shot.sample !== undefined && { sample: shot.sample }),
     });
   }

@@ -447,6 +447,33 @@ async function dashboardPhase(phase: string, s: Stack, sessions: Sessions, ns: n
     }
   }
 }
+/**
+ * What an abusive query costs next to an ordinary one: queries over the selection bound (the token
+ * limit allows 1900 fields; half of that shows what the parse costs) and one that repeats a
+ * sub-selection ~490 times, refused with 400, against a small served query, interleaved. Before the bounds, graphql-js's validation spent ~9 ms
+ * and ~140 ms on them (OverlappingFieldsCanBeMerged compares repeated fields pairwise).
+ */
+async function refusedQueriesPhase(phase: string, s: Stack, sessions: Sessions, connections: number): Promise<void> {
+  const gw = s.gateway.url;
+  const cookie = sessions.one.cookie;
+  const small = JSON.stringify({ query: '{ session { connected } }' });
+  const smallBody = await exactAnswer(`${phase} small query`, `${gw}/graphql`, post(gw, small, cookie), (p) => (p as { data?: { session?: { connected?: boolean } } }).data?.session?.connected === true);
+  const refused = async (what: string, query: string): Promise<Entry> => {
+    const body = JSON.stringify({ query });
+    const { status, text } = await fetchText(`${gw}/graphql`, post(gw, body, cookie));
+    const code = (JSON.parse(text) as { errors?: { extensions?: { code?: string } }[] }).errors?.[0]?.extensions?.code;
+    if (status !== 400 || code !== 'GRAPHQL_VALIDATION_FAILED') throw new Error(`${phase} ${what}: expected a 400 GRAPHQL_VALIDATION_FAILED, got HTTP ${status}: ${text.slice(0, 300)}`);
+    return { name: `gateway refuses (400) ${what}`, server: s.gateway, target: { ...post(`${gw}/graphql`, body, cookie), status: 400, verify: (b) => b === text } };
+  };
+  const entries: Entry[] = [
+    { name: 'gateway POST /graphql { session { connected } } (served)', server: s.gateway, target: { ...post(`${gw}/graphql`, small, cookie), verify: (b) => b === smallBody } },
+    await refused('{ session { connected ×1900 } } (1905 tokens)', `{ session { ${'connected '.repeat(1900)} } }`),
+    await refused('{ session { connected ×990 } } (995 tokens)', `{ session { ${'connected '.repeat(990)} } }`),
+    await refused('{ vehicle { odometer { distance } ×490 } } (1965 tokens)', `{ vehicle { ${'odometer { distance } '.repeat(490)} } }`),
+  ];
+  await measureTogether(phase, entries, connections);
+}
+
 async function unloadedLatency(phase: string, s: Stack, sessions: Sessions, ns: number[]): Promise<void> {
   const gw = s.gateway.url;
   const entries: Entry[] = ns.map((n) => {
@@ -986,6 +1013,7 @@ async function main(): Promise<void> {
   await tutorialPhase(P0, stack, sessions, CONN.tutorial, !QUICK);
   await connectBaseline(baseline.url, users.get(nMax)!);
   await dashboardPhase(P0, stack, sessions, GRID_N, GRID_M, CONN.dashboard, false);
+  await refusedQueriesPhase(`${P0}, refused queries`, stack, sessions, CONN.dashboard);
   results.heaviestLoadRssMb = memoryMb(gateway.pid).rss;
   results.gatewayPeakRssMb = memoryMb(gateway.pid).peak;
 

@@ -13,6 +13,7 @@ import type { RedisClient } from './redis';
 import type { Config } from './config';
 import type { GraphQLContext } from './graphql/context';
 import { createFormatError, errorLogPlugin } from './graphql/format-error';
+import { selectionLimitsRule } from './graphql/selection-limits.rule';
 import { buildGatewaySchema } from './graphql/schema'; // before the resolvers: it fixes the schema's field order
 import { CommandResolver } from './graphql/command.resolver';
 import { ConnectResolver } from './graphql/connect.resolver';
@@ -25,7 +26,7 @@ import { metricsPlugin } from './graphql/metrics.plugin';
 import { outageStatusPlugin } from './graphql/status.plugin';
 import { opsRoutes } from './rest/ops.routes';
 import { createRateLimiter, rateLimitMiddleware } from './rest/rate-limit';
-import { connectRedis } from './redis';
+import { checkEvictionPolicy, connectRedis } from './redis';
 import { tutorialRoutes } from './rest/tutorial.routes';
 import { RequestSession } from './session/request-session';
 import { presentedToken, SESSION_COOKIE } from './session/session.token';
@@ -61,11 +62,19 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
   const logger = deps.logger ?? createLogger(config.logLevel);
   const redis = deps.redis ?? (await connectRedis(config.redis, logger));
   const ownsRedis = !deps.redis;
+  try {
+    await checkEvictionPolicy(redis, { production: config.env === 'production', allowEviction: config.redis.allowEviction }, logger);
+  } catch (err) {
+    if (ownsRedis) redis.disconnect();
+    throw err;
+  }
 
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.set('trust proxy', config.limits.trustProxy);
+  // Never `true`: Express would then trust every hop and take the client's own leftmost entry.
+  const trust = config.limits.trustProxy;
+  app.set('trust proxy', trust === false ? false : 'hops' in trust ? trust.hops : trust.addresses);
   const httpServer = createServer(app);
 
   // Until everything below is wired (the redirect URI needs the bound port), answer 503.
@@ -138,7 +147,8 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
   }).protect();
   const apollo = new ApolloServer<GraphQLContext>({
     schema,
-    validationRules: armor.validationRules,
+    // First, so that a query with too many selections is refused before the costly rules walk it.
+    validationRules: [selectionLimitsRule({ maxSelections: config.limits.maxSelections, maxRepeats: 20 }), ...armor.validationRules],
     parseOptions: { maxTokens: config.limits.maxTokens },
     introspection: !production,
     hideSchemaDetailsFromClientErrors: production,

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 /**
@@ -7,6 +8,13 @@ import { z } from 'zod';
  */
 
 export type SmartcarMode = 'live' | 'test' | 'simulated';
+
+/**
+ * Which X-Forwarded-For entries to believe: none (the socket), the last `hops` (each proxy appends
+ * the address it saw), or those appended by proxies at these addresses. Express and Fastify both take
+ * a hop count or an address list (proxy-addr); neither form lets the client's own leftmost entry win.
+ */
+export type TrustProxy = false | { hops: number } | { addresses: string[] };
 
 export interface Config {
   env: 'production' | 'development' | 'test';
@@ -19,8 +27,10 @@ export interface Config {
     commandTimeoutMs: number;
     /** Redis Cluster seed nodes (`host:port`); null: a single Redis or Sentinel. */
     clusterNodes: { host: string; port: number }[] | null;
-    /** Sentinel: the sentinels and the master's name; null: no Sentinel. */
-    sentinel: { sentinels: { host: string; port: number }[]; name: string } | null;
+    /** Sentinel: the sentinels, the master's name and the sentinels' own credentials; null: no Sentinel. */
+    sentinel: { sentinels: { host: string; port: number }[]; name: string; username: string | null; password: string | null } | null;
+    /** Start even though Redis may evict keys (its maxmemory-policy is not noeviction). */
+    allowEviction: boolean;
   };
   smartcar: {
     /** `null`: no credentials, the gateway runs the built-in simulator. */
@@ -46,13 +56,15 @@ export interface Config {
     maxDepth: number;
     maxAliases: number;
     maxTokens: number;
+    /** Selections (fields and fragments, through fragment spreads), counted before validation. */
+    maxSelections: number;
     maxCost: number;
     /** Distinct (vehicle, signal) readings one request may ask for: the billing cap. */
     maxReadingsPerRequest: number;
     ratePerMinuteByIp: number;
     ratePerMinuteBySession: number;
-    /** Honour X-Forwarded-For (behind a proxy you trust) for the client address. */
-    trustProxy: boolean;
+    /** Where the client address comes from behind proxies (README, "Running it in production"). */
+    trustProxy: TrustProxy;
   };
   /** Signals: default `maxAge` (seconds) when a query gives none; 0 = always ask Smartcar. */
   signals: { defaultMaxAgeSec: number };
@@ -119,6 +131,31 @@ const origin = z.preprocess(
     .optional(),
 );
 
+/** proxy-addr's names for the loopback, link-local and private ranges. */
+const PROXY_RANGE_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+function isTrustedProxyEntry(entry: string): boolean {
+  if (PROXY_RANGE_NAMES.has(entry)) return true;
+  const [ip = '', bits, ...rest] = entry.split('/');
+  const family = isIP(ip);
+  if (!family || rest.length) return false;
+  return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
+}
+
+const trustProxy = z.preprocess(emptyToUndefined, z.string().optional()).transform((raw, ctx): TrustProxy => {
+  const v = raw?.trim();
+  if (v === undefined || v === 'false' || v === '0') return false;
+  if (v === 'true') return { hops: 1 };
+  if (/^\d+$/.test(v) && Number(v) <= 20) return { hops: Number(v) };
+  const addresses = v.split(',').map((x) => x.trim()).filter(Boolean);
+  if (addresses.length && addresses.every(isTrustedProxyEntry)) return { addresses };
+  ctx.addIssue({
+    code: 'custom',
+    message: 'must be "false", "true" (one trusted hop), a number of hops (0-20), or a comma-separated list of trusted proxy addresses/CIDRs (or loopback, linklocal, uniquelocal)',
+  });
+  return z.NEVER;
+});
+
 const schema = z.object({
   NODE_ENV: z.preprocess(emptyToUndefined, z.enum(['production', 'development', 'test']).default('development')),
   PORT: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(65535).default(8000)),
@@ -154,14 +191,18 @@ const schema = z.object({
   REDIS_CLUSTER_NODES: optionalString,
   REDIS_SENTINELS: optionalString,
   REDIS_SENTINEL_NAME: optionalString,
+  REDIS_SENTINEL_USERNAME: optionalString,
+  REDIS_SENTINEL_PASSWORD: optionalString,
+  REDIS_ALLOW_EVICTION: bool(false),
   GRAPHQL_MAX_DEPTH: z.preprocess(emptyToUndefined, z.coerce.number().int().min(2).max(100).default(10)),
   GRAPHQL_MAX_ALIASES: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(1000).default(30)),
   GRAPHQL_MAX_TOKENS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(100).max(100_000).default(2_000)),
+  GRAPHQL_MAX_SELECTIONS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(10).max(100_000).default(300)),
   GRAPHQL_MAX_COST: z.preprocess(emptyToUndefined, z.coerce.number().int().min(100).max(1_000_000).default(5_000)),
   MAX_READINGS_PER_REQUEST: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(10_000).default(100)),
   RATE_LIMIT_IP_PER_MIN: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(1_000_000).default(600)),
   RATE_LIMIT_SESSION_PER_MIN: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(1_000_000).default(300)),
-  TRUST_PROXY: bool(false),
+  TRUST_PROXY: trustProxy,
   TOKEN_REFRESH_MARGIN_SEC: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(3600).default(300)),
   TOKEN_REFRESH_LOCK_TTL_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(500).max(600_000).optional()),
   TOKEN_REFRESH_COOLDOWN_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(600_000).default(5_000)),
@@ -245,7 +286,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       keyPrefix: e.REDIS_KEY_PREFIX,
       commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
       clusterNodes,
-      sentinel: sentinels ? { sentinels, name: e.REDIS_SENTINEL_NAME! } : null,
+      sentinel: sentinels
+        ? { sentinels, name: e.REDIS_SENTINEL_NAME!, username: e.REDIS_SENTINEL_USERNAME ?? null, password: e.REDIS_SENTINEL_PASSWORD ?? null }
+        : null,
+      allowEviction: e.REDIS_ALLOW_EVICTION,
     },
     smartcar: {
       credentials,
@@ -267,6 +311,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxDepth: e.GRAPHQL_MAX_DEPTH,
       maxAliases: e.GRAPHQL_MAX_ALIASES,
       maxTokens: e.GRAPHQL_MAX_TOKENS,
+      maxSelections: e.GRAPHQL_MAX_SELECTIONS,
       maxCost: e.GRAPHQL_MAX_COST,
       maxReadingsPerRequest: e.MAX_READINGS_PER_REQUEST,
       ratePerMinuteByIp: e.RATE_LIMIT_IP_PER_MIN,

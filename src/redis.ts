@@ -11,7 +11,7 @@ export interface RedisSettings {
   keyPrefix: string;
   commandTimeoutMs: number;
   clusterNodes: { host: string; port: number }[] | null;
-  sentinel: { sentinels: { host: string; port: number }[]; name: string } | null;
+  sentinel: { sentinels: { host: string; port: number }[]; name: string; username: string | null; password: string | null } | null;
 }
 
 /**
@@ -31,26 +31,47 @@ export function createRedis(settings: RedisSettings): RedisClient {
     retryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
   };
   if (settings.clusterNodes) {
+    // The seed list has no room for credentials: they, and TLS, come from REDIS_URL, and every node
+    // the cluster discovers is opened with them.
+    const { auth, tls } = fromUrl(settings.url);
     return new Cluster(settings.clusterNodes, {
       keyPrefix: settings.keyPrefix,
       lazyConnect: true,
       enableOfflineQueue: false,
       clusterRetryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
-      redisOptions: { ...options, keyPrefix: undefined },
+      // With TLS, connect by the name given so that the certificate is checked against it.
+      ...(tls && { dnsLookup: (address: string, callback: (err: null, address: string) => void) => callback(null, address) }),
+      redisOptions: { ...options, keyPrefix: undefined, ...auth, ...(tls && { tls }) },
     });
   }
   if (settings.sentinel) {
-    const url = new URL(settings.url);
+    const { auth, tls } = fromUrl(settings.url);
+    const { sentinels, name, username, password } = settings.sentinel;
     return new Redis({
       ...options,
       keyPrefix: settings.keyPrefix,
-      sentinels: settings.sentinel.sentinels,
-      name: settings.sentinel.name,
-      ...(url.password && { password: decodeURIComponent(url.password) }),
-      ...(url.username && { username: decodeURIComponent(url.username) }),
+      sentinels,
+      name,
+      ...auth,
+      ...(username && { sentinelUsername: username }),
+      ...(password && { sentinelPassword: password }),
+      // rediss://: TLS to the master and replicas the sentinels name, and to the sentinels.
+      ...(tls && { tls, enableTLSForSentinelMode: true, sentinelTLS: tls }),
     });
   }
   return new Redis(settings.url, { ...options, keyPrefix: settings.keyPrefix });
+}
+
+/** What a REDIS_URL says beyond its host: credentials, and TLS for rediss://. */
+function fromUrl(raw: string): { auth: { username?: string; password?: string }; tls: Record<string, never> | null } {
+  const url = new URL(raw);
+  return {
+    auth: {
+      ...(url.username && { username: decodeURIComponent(url.username) }),
+      ...(url.password && { password: decodeURIComponent(url.password) }),
+    },
+    tls: url.protocol === 'rediss:' ? {} : null,
+  };
 }
 
 /** Connects once, failing fast with one clear line when Redis is not there. */
@@ -70,6 +91,33 @@ export async function connectRedis(options: RedisSettings, logger: Logger): Prom
     throw new StartupError(`Cannot reach Redis at ${where}: ${(err as Error).message}`);
   }
   return redis;
+}
+
+/**
+ * Every key the gateway writes has a TTL, so any maxmemory-policy but `noeviction` (volatile-* and
+ * allkeys-* alike) lets a full Redis delete token pairs: their users must connect their cars again.
+ * In production that refuses to start unless REDIS_ALLOW_EVICTION=true; elsewhere it warns. A Redis
+ * that refuses CONFIG (managed services often do) cannot be checked: a warning, and the gateway starts.
+ */
+export async function checkEvictionPolicy(redis: RedisClient, opts: { production: boolean; allowEviction: boolean }, logger: Logger): Promise<void> {
+  const nodes: Redis[] = redis instanceof Cluster ? redis.nodes('master') : [redis];
+  let policies: string[];
+  try {
+    policies = await Promise.all(
+      nodes.map(async (node) => {
+        const reply = (await node.config('GET', 'maxmemory-policy')) as string[];
+        return reply[1] ?? 'unknown';
+      }),
+    );
+  } catch (err) {
+    logger.warn({ err: { name: (err as Error).name, message: (err as Error).message } }, 'cannot read Redis maxmemory-policy (CONFIG refused): make sure it is noeviction, or token pairs may be evicted when Redis is full');
+    return;
+  }
+  const evicting = [...new Set(policies.filter((p) => p !== 'noeviction'))];
+  if (!evicting.length) return;
+  const what = `Redis maxmemory-policy is ${evicting.join(', ')}: when Redis is full it evicts keys, token pairs included (their users must connect their cars again). Set maxmemory-policy noeviction, or REDIS_ALLOW_EVICTION=true to accept it`;
+  if (opts.production && !opts.allowEviction) throw new StartupError(what);
+  if (!opts.allowEviction) logger.warn({ maxmemoryPolicy: evicting }, what);
 }
 
 /** Replies that mean "not available right now" rather than "your command is wrong". */

@@ -5,9 +5,13 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from './redis-server';
 
-/** A private three-master Redis Cluster on loopback, joined with `redis-cli --cluster create`. */
+/**
+ * A private three-master Redis Cluster on loopback, joined with `redis-cli --cluster create`; with a
+ * `password`, every node requires it (`requirepass`, and `masterauth` between nodes).
+ */
 export interface PrivateCluster {
   nodes: { host: string; port: number }[];
+  password: string | null;
   stop(): Promise<void>;
 }
 
@@ -21,13 +25,15 @@ export function hasClusterTools(): boolean {
   }
 }
 
-export async function startPrivateCluster(): Promise<PrivateCluster> {
+export async function startPrivateCluster(options: { password?: string } = {}): Promise<PrivateCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'gw-cluster-'));
   const ports = [await freePort(), await freePort(), await freePort()];
+  const auth = options.password ? ['--requirepass', options.password, '--masterauth', options.password] : [];
+  const cli = options.password ? ['-a', options.password, '--no-auth-warning'] : [];
   const children: ChildProcess[] = ports.map((port) =>
     spawn(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--dir', dir, '--save', '', '--appendonly', 'no'],
+      ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--dir', dir, '--save', '', '--appendonly', 'no', ...auth],
       { stdio: 'ignore' },
     ),
   );
@@ -39,7 +45,7 @@ export async function startPrivateCluster(): Promise<PrivateCluster> {
     for (const port of ports) {
       for (let i = 0; ; i++) {
         try {
-          execFileSync('redis-cli', ['-p', String(port), 'ping'], { stdio: 'pipe' });
+          execFileSync('redis-cli', [...cli, '-p', String(port), 'ping'], { stdio: 'pipe' });
           break;
         } catch {
           if (i > 100) throw new Error(`cluster node ${port} did not start`);
@@ -47,9 +53,9 @@ export async function startPrivateCluster(): Promise<PrivateCluster> {
         }
       }
     }
-    execFileSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { stdio: 'pipe' });
+    execFileSync('redis-cli', [...cli, '--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { stdio: 'pipe' });
     for (let i = 0; ; i++) {
-      const info = ports.map((p) => execFileSync('redis-cli', ['-p', String(p), 'cluster', 'info'], { encoding: 'utf8' }));
+      const info = ports.map((p) => execFileSync('redis-cli', [...cli, '-p', String(p), 'cluster', 'info'], { encoding: 'utf8' }));
       if (info.every((t) => t.includes('cluster_state:ok'))) break;
       if (i > 200) throw new Error('cluster did not reach cluster_state:ok');
       await sleep(50);
@@ -58,5 +64,5 @@ export async function startPrivateCluster(): Promise<PrivateCluster> {
     await stop();
     throw err;
   }
-  return { nodes: ports.map((port) => ({ host: '127.0.0.1', port })), stop };
+  return { nodes: ports.map((port) => ({ host: '127.0.0.1', port })), password: options.password ?? null, stop };
 }

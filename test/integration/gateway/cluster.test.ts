@@ -10,8 +10,9 @@ import { Client, gatewayEnv } from '../../support/gateway';
 import { hasClusterTools, startPrivateCluster, type PrivateCluster } from '../../support/redis-cluster';
 
 /**
- * The gateway on a real Redis Cluster (three masters on loopback): every script and lock works
- * because each session's keys share one hash tag, and sessions spread over the masters.
+ * The gateway on a real Redis Cluster (three masters on loopback, each requiring a password): the
+ * password comes from REDIS_URL and reaches every node; every script and lock works because each
+ * session's keys share one hash tag, and sessions spread over the masters.
  */
 
 const maybe = hasClusterTools() ? describe : describe.skip;
@@ -23,19 +24,22 @@ maybe('on Redis Cluster', () => {
   let app: RunningApp;
   let probe: Cluster;
   const prefix = `tc${randomBytes(3).toString('hex')}:`;
+  const password = `pw/${randomBytes(6).toString('hex')}@`;
 
   beforeAll(async () => {
-    cluster = await startPrivateCluster();
+    cluster = await startPrivateCluster({ password });
     sim = await startSimulator();
     const config = loadConfig({
       ...gatewayEnv(sim, prefix, randomBytes(32).toString('base64')),
+      // Only the credentials of REDIS_URL count in cluster mode; its host is not one of the nodes.
+      REDIS_URL: `redis://:${encodeURIComponent(password)}@127.0.0.1:1`,
       REDIS_CLUSTER_NODES: cluster.nodes.map((n) => `${n.host}:${n.port}`).join(','),
       RATE_LIMIT_SESSION_PER_MIN: '1000',
       TOKEN_REFRESH_MARGIN_SEC: '0',
       LOG_LEVEL: 'silent',
     });
     app = await createApp(config, { logger: createLogger('silent') });
-    probe = new Cluster(cluster.nodes);
+    probe = new Cluster(cluster.nodes, { redisOptions: { password } });
   }, 60_000);
 
   afterAll(async () => {

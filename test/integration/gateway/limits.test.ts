@@ -12,7 +12,8 @@ let client: Client;
 let vehicleIds: string[];
 
 beforeAll(async () => {
-  stack = await startStack({ env: { MAX_READINGS_PER_REQUEST: '20', GRAPHQL_MAX_ALIASES: '15', GRAPHQL_MAX_COST: '500' } });
+  // 400 selections: the too-costly query below (378) reaches the cost rule.
+  stack = await startStack({ env: { MAX_READINGS_PER_REQUEST: '20', GRAPHQL_MAX_ALIASES: '15', GRAPHQL_MAX_COST: '500', GRAPHQL_MAX_SELECTIONS: '400' } });
   client = new Client(stack.url);
   const url = (await client.gql<{ connectUrl: string }>('{ connectUrl }')).data!.connectUrl;
   const back = await completeConsent(url, { username: `limits-${Date.now()}+3+phev@example.com` });
@@ -71,6 +72,32 @@ test('too costly: GRAPHQL_VALIDATION_FAILED, nothing upstream', async () => {
   expect(res.status).toBe(400);
   expect(res.errors?.[0]?.extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
   expect(res.errors?.[0]?.message).toMatch(/cost/i);
+  expect(upstream()).toEqual([]);
+});
+
+test('too many selections: GRAPHQL_VALIDATION_FAILED before the costly rules, nothing upstream', async () => {
+  // 1906 tokens (under the token limit), refused once cheaply instead of by graphql-js's pairwise
+  // field comparison, which used to give up after milliseconds with "Validation aborted.". The
+  // unknown field is never reported: no other rule walked the query.
+  const res = await client.gql(`{ session { ${'connected '.repeat(1900)} } noSuchField }`);
+  expect(res.status).toBe(400);
+  expect(res.errors).toHaveLength(1);
+  expect(res.errors![0]!.extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
+  expect(res.errors![0]!.message).toBe('The query has more than 400 selections (fields and fragments, a fragment counted at each spread).');
+  // Counted through fragments: 30 spreads of a 15-selection fragment.
+  const spread = await client.gql(`{ vehicle { ${'...F '.repeat(30)} } } fragment F on Vehicle { make odometer { distance dataAge fetchedAt } ${'model '.repeat(10)} }`);
+  expect(spread.errors?.[0]?.message).toMatch(/more than 400 selections/);
+  expect(upstream()).toEqual([]);
+});
+
+test('one answer field selected more than 20 times: GRAPHQL_VALIDATION_FAILED, nothing upstream', async () => {
+  // Eleven in each of two `vehicles`: merged as execution merges them. Served before, after 22²/2
+  // pairwise comparisons.
+  const res = await client.gql(`{ ${`vehicles { ${'odometer { distance } '.repeat(11)} } `.repeat(2)} }`);
+  expect(res.status).toBe(400);
+  expect(res.errors?.map((e) => [e.extensions.code, e.message])).toEqual([
+    ['GRAPHQL_VALIDATION_FAILED', 'The query selects vehicles.odometer 22 times (repeated, aliased to one name, or through fragments); the limit is 20.'],
+  ]);
   expect(upstream()).toEqual([]);
 });
 
@@ -157,6 +184,55 @@ test('unknown session tokens get no per-session counter; a known session is stil
   const ttl = await stack.redis.pttl(counter(app.bearer));
   expect(ttl).toBeGreaterThan(50_000);
   expect(ttl).toBeLessThanOrEqual(60_000);
+});
+
+describe('TRUST_PROXY: the client address behind proxies', () => {
+  // What the gateway receives behind proxies: the X-Forwarded-For the client made up, then the
+  // address each proxy appended. The socket (this test) is 127.0.0.1.
+  async function send(url: string, n: number, forwardedFor: (i: number) => string): Promise<number[]> {
+    const statuses: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const res = await fetch(`${url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-forwarded-for': forwardedFor(i) },
+        body: JSON.stringify({ query: '{ __typename }' }),
+      });
+      statuses.push(res.status);
+      await res.arrayBuffer();
+    }
+    return statuses;
+  }
+  /** The addresses the per-address limiter counted (its Redis keys). */
+  const counted = async () => (await stack.redis.keys(`${stack.prefix}rl:ip:*`)).map((k) => k.slice(`${stack.prefix}rl:ip:`.length)).sort();
+  const LIMITED = [200, 200, 200, 200, 200, 429, 429, 429];
+
+  test('true is one trusted hop: a client-chosen leftmost entry never decides', async () => {
+    const gw = await stack.another({ TRUST_PROXY: 'true', RATE_LIMIT_IP_PER_MIN: '5' });
+    expect(await send(gw.url, 8, (i) => `198.51.100.${i}, 203.0.113.7`)).toEqual(LIMITED);
+    expect(await counted()).toContain('203.0.113.7');
+    expect((await counted()).filter((a) => a.startsWith('198.51.100.'))).toEqual([]);
+  });
+
+  test('a number of hops: the address that many proxies back', async () => {
+    const gw = await stack.another({ TRUST_PROXY: '2', RATE_LIMIT_IP_PER_MIN: '5' });
+    expect(await send(gw.url, 8, (i) => `198.51.100.${i}, 203.0.113.8, 10.0.0.2`)).toEqual(LIMITED);
+    expect(await counted()).toContain('203.0.113.8');
+    expect((await counted()).filter((a) => a.startsWith('198.51.100.') || a === '10.0.0.2')).toEqual([]);
+  });
+
+  test('a list of trusted proxy addresses/CIDRs: the first untrusted address from the right', async () => {
+    const gw = await stack.another({ TRUST_PROXY: '127.0.0.1, 10.0.0.0/8', RATE_LIMIT_IP_PER_MIN: '5' });
+    expect(await send(gw.url, 8, (i) => `198.51.100.${i}, 203.0.113.9, 10.1.2.${i}`)).toEqual(LIMITED);
+    expect(await counted()).toContain('203.0.113.9');
+    expect((await counted()).filter((a) => a.startsWith('198.51.100.') || a.startsWith('10.1.2.'))).toEqual([]);
+  });
+
+  test('false (the default): the socket address, X-Forwarded-For ignored', async () => {
+    const gw = await stack.another({ RATE_LIMIT_IP_PER_MIN: '1000' });
+    expect(await send(gw.url, 3, (i) => `198.51.100.${100 + i}`)).toEqual([200, 200, 200]);
+    expect((await counted()).filter((a) => a.startsWith('198.51.100.10'))).toEqual([]);
+    expect(await counted()).toContain('127.0.0.1');
+  });
 });
 
 describe('production mode', () => {

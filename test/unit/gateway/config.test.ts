@@ -21,11 +21,12 @@ test('no variables at all: simulator mode with a generated key and the documente
   expect(c.tokenKey.key).toHaveLength(32);
   expect(c.port).toBe(8000);
   expect(c.host).toBe('127.0.0.1');
-  expect(c.redis).toEqual({ url: 'redis://127.0.0.1:6379', keyPrefix: 'gw:', commandTimeoutMs: 500, clusterNodes: null, sentinel: null });
+  expect(c.redis).toEqual({ url: 'redis://127.0.0.1:6379', keyPrefix: 'gw:', commandTimeoutMs: 500, clusterNodes: null, sentinel: null, allowEviction: false });
   expect(c.limits).toEqual({
     maxDepth: 10,
     maxAliases: 30,
     maxTokens: 2000,
+    maxSelections: 300,
     maxCost: 5000,
     maxReadingsPerRequest: 100,
     ratePerMinuteByIp: 600,
@@ -104,7 +105,15 @@ test('Redis Cluster and Sentinel come from host:port lists', () => {
     { host: '127.0.0.1', port: 7000 },
     { host: '127.0.0.1', port: 7001 },
   ]);
-  expect(loadConfig({ REDIS_SENTINELS: 'sentinel:26379', REDIS_SENTINEL_NAME: 'mymaster' }).redis.sentinel).toEqual({ sentinels: [{ host: 'sentinel', port: 26379 }], name: 'mymaster' });
+  expect(loadConfig({ REDIS_SENTINELS: 'sentinel:26379', REDIS_SENTINEL_NAME: 'mymaster' }).redis.sentinel).toEqual({
+    sentinels: [{ host: 'sentinel', port: 26379 }],
+    name: 'mymaster',
+    username: null,
+    password: null,
+  });
+  expect(loadConfig({ REDIS_SENTINELS: 's:1', REDIS_SENTINEL_NAME: 'm', REDIS_SENTINEL_USERNAME: 'u', REDIS_SENTINEL_PASSWORD: 'p' }).redis.sentinel).toMatchObject({ username: 'u', password: 'p' });
+  expect(loadConfig({ REDIS_ALLOW_EVICTION: 'true' }).redis.allowEviction).toBe(true);
+  expect(problems({ REDIS_ALLOW_EVICTION: 'yes' })).toEqual(['REDIS_ALLOW_EVICTION: must be "true" or "false"']);
   expect(problems({ REDIS_CLUSTER_NODES: 'nope', REDIS_SENTINELS: 'a:1' })).toEqual([
     'REDIS_CLUSTER_NODES: a comma-separated list of host:port',
     'REDIS_SENTINEL_NAME: required with REDIS_SENTINELS (the master group name)',
@@ -163,4 +172,20 @@ test('TOKEN_ENCRYPTION_KEYS_PREVIOUS: a keyring of 32-byte keys beside the curre
     'TOKEN_ENCRYPTION_KEYS_PREVIOUS: a comma-separated list of base64 keys of exactly 32 bytes each',
   ]);
   expect(problems({ TOKEN_ENCRYPTION_KEYS_PREVIOUS: old1 })).toEqual(['TOKEN_ENCRYPTION_KEYS_PREVIOUS: only with TOKEN_ENCRYPTION_KEY']);
+});
+
+test.each([
+  [undefined, false],
+  ['false', false],
+  ['0', false],
+  ['true', { hops: 1 }],
+  ['2', { hops: 2 }],
+  ['10.0.0.1', { addresses: ['10.0.0.1'] }],
+  [' 127.0.0.1 , 10.0.0.0/8,fd00::/8, loopback ', { addresses: ['127.0.0.1', '10.0.0.0/8', 'fd00::/8', 'loopback'] }],
+])('TRUST_PROXY=%p: %p', (raw, expected) => {
+  expect(loadConfig(raw === undefined ? {} : { TRUST_PROXY: raw }).limits.trustProxy).toEqual(expected);
+});
+
+test.each(['yes', '21', '-1', '10.0.0.0/33', '::1/129', '10.0.0.1/8/8', 'proxy.internal', ','])('TRUST_PROXY=%p is refused', (raw) => {
+  expect(problems({ TRUST_PROXY: raw }).map((p) => p.split(':')[0])).toEqual(['TRUST_PROXY']);
 });
