@@ -234,8 +234,12 @@ export class TokenProvider {
     const key = `${sessionHash}/${connectionId}`;
     const running = this.inflight.get(key);
     if (running) {
-      const result = await running;
-      if (result.version > seenVersion) return result;
+      // A recovery attempt that found the lock taken proves nothing for this caller: try our own.
+      const result = await running.catch((err: unknown) => {
+        if (err instanceof LockBusy && mode === 'request') return null;
+        throw err;
+      });
+      if (result && result.version > seenVersion) return result;
     }
     const attempt = this.refreshAcrossInstances(sessionHash, connectionId, seenVersion, mode).finally(() => {
       if (this.inflight.get(key) === attempt) this.inflight.delete(key);
