@@ -8,8 +8,8 @@ import type { SignalService } from '../vehicles/signal.service';
 import type { VehicleService } from '../vehicles/vehicle.service';
 
 /**
- * The routes of Smartcar's getting-started backends (CONTRACT.md §5), so the tutorial apps work
- * unchanged: `/exchange?code=…` then `/vehicle` → `{id, make, model, year}`. Thin: the same services
+ * The routes of Smartcar's getting-started backends (the README's "The Smartcar iOS tutorial app"), so
+ * the tutorial apps work unchanged: `/exchange?code=…` then `/vehicle` → `{id, make, model, year}`. Thin: the same services
  * as GraphQL.
  */
 
