@@ -20,7 +20,7 @@ export default async function globalSetup(): Promise<void> {
   } else {
     throw new Error(
       'Integration tests need Redis: install redis-server (apt-get install redis-server) or set TEST_REDIS_URL ' +
-        '(for instance `docker compose up -d redis` and TEST_REDIS_URL=redis://127.0.0.1:6379/15).',
+        '(for instance `docker compose up -d test-redis` and TEST_REDIS_URL=redis://127.0.0.1:6380).',
     );
   }
 }
