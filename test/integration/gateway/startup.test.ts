@@ -47,14 +47,15 @@ function start(command: string, args: string[], env: Record<string, string>) {
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   // 'exit', not 'close': a process left behind by the one that exited would hold the pipes open.
   const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  return { child, stdout, stderr: () => stderr, exited };
+  const closed = once(child, 'close'); // all of its output read
+  return { child, stdout, stderr: () => stderr, exited, closed };
 }
 
 /** Runs the built gateway to its end (a start-up failure ends it within seconds). */
 async function failedStart(env: Record<string, string>) {
   const run = start(process.execPath, ['dist/main.js'], env);
   const { code } = await run.exited;
-  await once(run.child, 'close'); // all of its output read
+  await run.closed;
   return { code, stderrLines: run.stderr().split('\n').filter(Boolean), stdout: run.stdout };
 }
 
@@ -80,7 +81,7 @@ test('PORT=abc: one line naming PORT and what it accepts, exit 1', async () => {
   expect(run.code).toBe(1);
   expect(run.stderrLines).toEqual(['Invalid configuration: PORT: must be a whole number from 0 to 65535, got "abc"']);
   expect(run.stdout).toEqual([]);
-});
+}, 30_000);
 
 test('Redis unreachable: one line with the cause (ECONNREFUSED) and REDIS_URL, no JSON warning, exit 1', async () => {
   const port = await freePort(); // nothing listens there
@@ -90,7 +91,7 @@ test('Redis unreachable: one line with the cause (ECONNREFUSED) and REDIS_URL, n
     `Cannot reach Redis at redis://127.0.0.1:${port} (REDIS_URL): connect ECONNREFUSED 127.0.0.1:${port}. Start Redis there, or set REDIS_URL to where it runs.`,
   ]);
   expect(run.stdout).toEqual([]);
-});
+}, 30_000);
 
 test('port in use: one line naming the address and PORT, no stack trace, exit 1', async () => {
   const busy: Server = createServer();
@@ -107,7 +108,7 @@ test('port in use: one line naming the address and PORT, no stack trace, exit 1'
   } finally {
     busy.close();
   }
-});
+}, 30_000);
 
 test('in a container (HOST=0.0.0.0) the banner gives a URL a browser opens; LOG_FORMAT=pretty prints it plainly', async () => {
   const port = await freePort();
