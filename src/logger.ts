@@ -50,10 +50,12 @@ export function prettyLine(json: string): string {
   }
   const time = typeof entry.time === 'string' ? new Date(entry.time).toTimeString().slice(0, 8) : '';
   const level = (LEVELS[entry.level as number] ?? String(entry.level)).padEnd(5);
+  const msg = typeof entry.msg === 'string' ? entry.msg : '';
   const fields = Object.entries(entry)
-    .filter(([k]) => !NOT_SHOWN.has(k))
+    // A value the message already says is not repeated (the simulator's origin, …).
+    .filter(([k, v]) => !NOT_SHOWN.has(k) && !(typeof v === 'string' && v !== '' && msg.includes(v)))
     .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
-  return [time, level, entry.msg ?? '', ...fields].filter((s) => s !== '').join(' ');
+  return [time, level, msg, ...fields].filter((s) => s !== '').join(' ');
 }
 
 function prettyStream(out: DestinationStream): DestinationStream {

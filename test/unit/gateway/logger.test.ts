@@ -27,9 +27,11 @@ test('pretty: one readable line per event, redacted alike', () => {
   const { logger, lines } = capture('pretty');
   logger.info({ url: 'http://127.0.0.1:8000' }, 'Gateway ready. Apollo Sandbox: http://localhost:8000/graphql');
   logger.warn({ body: { refresh_token: 'secret-refresh' } }, 'odd');
-  expect(lines).toHaveLength(2);
+  logger.info({ simulator: 'http://127.0.0.1:5030' }, 'using the built-in Smartcar simulator at http://127.0.0.1:5030');
+  expect(lines).toHaveLength(3);
   expect(lines[0]).toMatch(/^\d\d:\d\d:\d\d INFO  Gateway ready\. Apollo Sandbox: http:\/\/localhost:8000\/graphql url=http:\/\/127\.0\.0\.1:8000$/);
   expect(lines[1]).toMatch(/^\d\d:\d\d:\d\d WARN  odd body=\{"refresh_token":"\[redacted\]"\}$/);
+  expect(lines[2]).toMatch(/INFO  using the built-in Smartcar simulator at http:\/\/127\.0\.0\.1:5030$/); // not repeated as simulator=…
   expect(prettyLine('not json')).toBe('not json');
 });
 
