@@ -1,5 +1,6 @@
-# The gateway, built from this repository. Runs as the unprivileged `node` user.
-FROM node:20-bookworm-slim AS build
+# The gateway, built from this repository. Runs as the unprivileged `node` user, on Node.js 22 (the
+# major that package.json "engines" asks for and that .ci/run tests on).
+FROM node:22-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -7,7 +8,7 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
 
-FROM node:20-bookworm-slim
+FROM node:22-bookworm-slim
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=8000
 WORKDIR /app
 COPY package.json package-lock.json ./

@@ -62,7 +62,7 @@ export function componentOf(frame: CallFrame): string {
     if (['express', 'router', 'body-parser', 'raw-body', 'finalhandler', 'send', 'serve-static', 'type-is', 'content-type', 'on-finished', 'qs', 'accepts', 'negotiator', 'mime-types', 'iconv-lite', 'depd', 'statuses', 'http-errors', 'path-to-regexp', 'parseurl', 'cookie', 'vary', 'encodeurl', 'etag', 'fresh', 'range-parser', 'media-typer', 'proxy-addr', 'ipaddr.js', 'forwarded', 'content-disposition', 'merge-descriptors', 'utils-merge', 'is-promise', 'ee-first', 'unpipe', 'bytes', 'safer-buffer', 'escape-html'].includes(nm)) return 'Express & HTTP middleware';
     if (nm === 'ioredis' || nm === 'redis-parser' || nm === 'denque' || nm === 'cluster-key-slot' || nm.startsWith('@ioredis/') || nm === 'standard-as-callback' || nm === 'redis-errors') return 'ioredis (Redis client)';
     if (nm === 'dataloader') return 'DataLoader';
-    if (nm === 'type-graphql' || nm === 'class-validator' || nm === 'reflect-metadata' || nm === 'graphql-scalars') return 'type-graphql';
+    if (nm === 'type-graphql' || nm === 'reflect-metadata' || nm === 'graphql-scalars') return 'type-graphql';
     if (nm === 'pino' || nm.startsWith('pino-') || nm === 'sonic-boom' || nm === 'fast-redact' || nm === 'quick-format-unescaped' || nm === 'thread-stream' || nm === 'atomic-sleep' || nm === 'on-exit-leak-free' || nm === 'safe-stable-stringify') return 'pino (logging)';
     if (nm === 'smartcar' || nm === 'lodash') return 'smartcar SDK';
     if (nm === 'undici' || nm === 'undici-types') return 'Node fetch (undici, web streams)';

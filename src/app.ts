@@ -11,6 +11,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { RedisClient } from './redis';
 import type { Config } from './config';
+import { StartupError } from './errors';
 import type { GraphQLContext } from './graphql/context';
 import { createFormatError, errorLogPlugin } from './graphql/format-error';
 import { selectionLimitsRule } from './graphql/selection-limits.rule';
@@ -20,7 +21,7 @@ import { ConnectResolver } from './graphql/connect.resolver';
 import { SessionResolver } from './graphql/session.resolver';
 import { VehicleResolver } from './graphql/vehicle.resolver';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
-import { createLogger, type Logger } from './logger';
+import { createLogger, resolveLogFormat, type Logger } from './logger';
 import { metrics } from './metrics';
 import { metricsPlugin } from './graphql/metrics.plugin';
 import { outageStatusPlugin } from './graphql/status.plugin';
@@ -58,8 +59,29 @@ export interface RunningApp {
   stop(): Promise<void>;
 }
 
+/**
+ * The origin a browser on this machine opens for a server listening on `host`: a wildcard or loopback
+ * address is `localhost` (in a container, the port that docker-compose publishes on the host).
+ */
+export function browserOrigin(host: string, port: number): string {
+  const local = ['0.0.0.0', '::', '127.0.0.1', '::1', 'localhost'].includes(host);
+  return `http://${local ? 'localhost' : host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+/** A listen that failed for a reason the person starting the process can fix: one line saying how. */
+function listenFailure(err: unknown, what: string, host: string, port: number, portVar: string, hostVar: string): Error {
+  const code = (err as { code?: unknown }).code;
+  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  if (code === 'EADDRINUSE') return new StartupError(`Cannot start ${what} on ${where}: the port is in use (another gateway?). Stop what listens there, or set ${portVar} to a free port.`);
+  if (code === 'EACCES') return new StartupError(`Cannot start ${what} on ${where}: permission denied (ports below 1024 need privileges). Set ${portVar} to 1024 or above.`);
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+    return new StartupError(`Cannot start ${what} on ${where}: ${host} is not an address of this machine. Set ${hostVar} to one (127.0.0.1, or 0.0.0.0 for every interface).`);
+  }
+  return err instanceof Error ? err : new Error(String(err));
+}
+
 export async function createApp(config: Config, deps: AppDeps = {}): Promise<RunningApp> {
-  const logger = deps.logger ?? createLogger(config.logLevel);
+  const logger = deps.logger ?? createLogger(config.logLevel, undefined, resolveLogFormat(config.logFormat, config.env, Boolean(process.stdout.isTTY)));
   const redis = deps.redis ?? (await connectRedis(config.redis, logger));
   const ownsRedis = !deps.redis;
   try {
@@ -98,8 +120,17 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
   app.use(opsRoutes(redis, logger));
   app.use(rateLimitMiddleware(createRateLimiter(redis, config.limits)));
 
+  const release = () => {
+    httpServer.close();
+    if (ownsRedis) redis.disconnect();
+  };
   httpServer.listen(config.port, config.host);
-  await once(httpServer, 'listening');
+  try {
+    await once(httpServer, 'listening');
+  } catch (err) {
+    release();
+    throw listenFailure(err, 'the gateway', config.host, config.port, 'PORT', 'HOST');
+  }
   const { port } = httpServer.address() as AddressInfo;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
 
@@ -108,7 +139,12 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
   let origins = config.smartcar.origins;
   let redirectUri = config.smartcar.redirectUri;
   if (!client) {
-    simulator = await startSimulator(config.simulator);
+    try {
+      simulator = await startSimulator(config.simulator);
+    } catch (err) {
+      release();
+      throw listenFailure(err, 'the built-in Smartcar simulator', config.simulator.host, config.simulator.port, 'SIMULATOR_PORT', 'SIMULATOR_HOST');
+    }
     client = simulator.client;
     // Bound to every interface (a container): browsers and the SDK both reach it as localhost.
     const wildcard = config.simulator.host === '0.0.0.0' || config.simulator.host === '::';

@@ -3,8 +3,9 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 
 /**
- * The only reader of the environment (CONTRACT.md §2). Everything else receives a typed Config.
- * A bad or missing variable stops the process at start with one message listing every problem.
+ * The only reader of the environment (the README's Configuration table). Everything else receives a
+ * typed Config. A bad or missing variable stops the process at start with one message listing every
+ * problem (one line when there is one).
  */
 
 export type SmartcarMode = 'live' | 'test' | 'simulated';
@@ -95,11 +96,13 @@ export interface Config {
   tokenKey: { key: Buffer; previous: Buffer[]; generated: boolean };
   session: { cookieSecure: boolean; unconnectedTtlSec: number };
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** `auto`: readable lines in development on a terminal, JSON otherwise (see src/logger.ts). */
+  logFormat: 'json' | 'pretty' | 'auto';
 }
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
-    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    super(problems.length === 1 ? `Invalid configuration: ${problems[0]}` : `Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
     this.name = 'ConfigError';
   }
 }
@@ -131,6 +134,14 @@ const origin = z.preprocess(
     .optional(),
 );
 
+/** Every way a number variable can be wrong gets the same message: what it accepts. */
+const NUMBER_MESSAGE = /^must be a (whole )?number from /;
+const num = (min: number, max: number, whole = true) => {
+  const error = `must be a ${whole ? 'whole ' : ''}number from ${min} to ${max}`;
+  const n = z.coerce.number({ error }).min(min, { error }).max(max, { error });
+  return whole ? n.int({ error }) : n;
+};
+
 /** proxy-addr's names for the loopback, link-local and private ranges. */
 const PROXY_RANGE_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
 
@@ -158,7 +169,7 @@ const trustProxy = z.preprocess(emptyToUndefined, z.string().optional()).transfo
 
 const schema = z.object({
   NODE_ENV: z.preprocess(emptyToUndefined, z.enum(['production', 'development', 'test']).default('development')),
-  PORT: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(65535).default(8000)),
+  PORT: z.preprocess(emptyToUndefined, num(0, 65535).default(8000)),
   HOST: z.preprocess(emptyToUndefined, z.string().min(1).default('127.0.0.1')),
   REDIS_URL: z.preprocess(
     emptyToUndefined,
@@ -176,41 +187,42 @@ const schema = z.object({
     .preprocess(emptyToUndefined, z.enum(['true', 'false', 'auto'], { message: 'must be "true", "false" or "auto"' }).default('auto'))
     .transform((v) => (v === 'auto' ? 'auto' : v === 'true')),
   SMARTCAR_SCOPE: optionalString,
-  SMARTCAR_TIMEOUT_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(100).max(310_000).default(15_000)),
-  SMARTCAR_TOKEN_TIMEOUT_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(100).max(310_000).optional()),
-  SMARTCAR_REFRESH_GRACE_SEC: z.preprocess(emptyToUndefined, z.coerce.number().int().min(2).max(3600).default(60)),
+  SMARTCAR_TIMEOUT_MS: z.preprocess(emptyToUndefined, num(100, 310_000).default(15_000)),
+  SMARTCAR_TOKEN_TIMEOUT_MS: z.preprocess(emptyToUndefined, num(100, 310_000).optional()),
+  SMARTCAR_REFRESH_GRACE_SEC: z.preprocess(emptyToUndefined, num(2, 3600).default(60)),
   SMARTCAR_UNIT_SYSTEM: z.preprocess(emptyToUndefined, z.enum(['metric', 'imperial']).default('metric')),
-  SIGNAL_MAX_AGE_SEC: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(86_400 * 30).default(0)),
+  SIGNAL_MAX_AGE_SEC: z.preprocess(emptyToUndefined, num(0, 86_400 * 30).default(0)),
   SMARTCAR_AUTH_ORIGIN: origin,
   SMARTCAR_API_ORIGIN: origin,
   SMARTCAR_MANAGEMENT_API_ORIGIN: origin,
   TOKEN_ENCRYPTION_KEY: optionalString,
   TOKEN_ENCRYPTION_KEYS_PREVIOUS: optionalString,
   COOKIE_SECURE: z.preprocess(emptyToUndefined, z.enum(['true', 'false'], { message: 'must be "true" or "false"' }).optional()),
-  REDIS_COMMAND_TIMEOUT_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(50).max(60_000).default(500)),
+  REDIS_COMMAND_TIMEOUT_MS: z.preprocess(emptyToUndefined, num(50, 60_000).default(500)),
   REDIS_CLUSTER_NODES: optionalString,
   REDIS_SENTINELS: optionalString,
   REDIS_SENTINEL_NAME: optionalString,
   REDIS_SENTINEL_USERNAME: optionalString,
   REDIS_SENTINEL_PASSWORD: optionalString,
   REDIS_ALLOW_EVICTION: bool(false),
-  GRAPHQL_MAX_DEPTH: z.preprocess(emptyToUndefined, z.coerce.number().int().min(2).max(100).default(10)),
-  GRAPHQL_MAX_ALIASES: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(1000).default(30)),
-  GRAPHQL_MAX_TOKENS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(100).max(100_000).default(2_000)),
-  GRAPHQL_MAX_SELECTIONS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(10).max(100_000).default(300)),
-  GRAPHQL_MAX_COST: z.preprocess(emptyToUndefined, z.coerce.number().int().min(100).max(1_000_000).default(5_000)),
-  MAX_READINGS_PER_REQUEST: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(10_000).default(100)),
-  RATE_LIMIT_IP_PER_MIN: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(1_000_000).default(600)),
-  RATE_LIMIT_SESSION_PER_MIN: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(1_000_000).default(300)),
+  GRAPHQL_MAX_DEPTH: z.preprocess(emptyToUndefined, num(2, 100).default(10)),
+  GRAPHQL_MAX_ALIASES: z.preprocess(emptyToUndefined, num(1, 1000).default(30)),
+  GRAPHQL_MAX_TOKENS: z.preprocess(emptyToUndefined, num(100, 100_000).default(2_000)),
+  GRAPHQL_MAX_SELECTIONS: z.preprocess(emptyToUndefined, num(10, 100_000).default(300)),
+  GRAPHQL_MAX_COST: z.preprocess(emptyToUndefined, num(100, 1_000_000).default(5_000)),
+  MAX_READINGS_PER_REQUEST: z.preprocess(emptyToUndefined, num(1, 10_000).default(100)),
+  RATE_LIMIT_IP_PER_MIN: z.preprocess(emptyToUndefined, num(0, 1_000_000).default(600)),
+  RATE_LIMIT_SESSION_PER_MIN: z.preprocess(emptyToUndefined, num(0, 1_000_000).default(300)),
   TRUST_PROXY: trustProxy,
-  TOKEN_REFRESH_MARGIN_SEC: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(3600).default(300)),
-  TOKEN_REFRESH_LOCK_TTL_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(500).max(600_000).optional()),
-  TOKEN_REFRESH_COOLDOWN_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(600_000).default(5_000)),
-  TOKEN_SWEEP_AGE_DAYS: z.preprocess(emptyToUndefined, z.coerce.number().min(0).max(59).default(50)),
-  TOKEN_SWEEP_INTERVAL_SEC: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(86_400 * 7).default(3_600)),
+  TOKEN_REFRESH_MARGIN_SEC: z.preprocess(emptyToUndefined, num(0, 3600).default(300)),
+  TOKEN_REFRESH_LOCK_TTL_MS: z.preprocess(emptyToUndefined, num(500, 600_000).optional()),
+  TOKEN_REFRESH_COOLDOWN_MS: z.preprocess(emptyToUndefined, num(0, 600_000).default(5_000)),
+  TOKEN_SWEEP_AGE_DAYS: z.preprocess(emptyToUndefined, num(0, 59, false).default(50)),
+  TOKEN_SWEEP_INTERVAL_SEC: z.preprocess(emptyToUndefined, num(0, 86_400 * 7).default(3_600)),
   SIMULATOR_HOST: z.preprocess(emptyToUndefined, z.string().min(1).default('127.0.0.1')),
-  SIMULATOR_PORT: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(65535).default(0)),
+  SIMULATOR_PORT: z.preprocess(emptyToUndefined, num(0, 65535).default(0)),
   LOG_LEVEL: z.preprocess(emptyToUndefined, z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')),
+  LOG_FORMAT: z.preprocess(emptyToUndefined, z.enum(['json', 'pretty', 'auto'], { message: 'must be "json", "pretty" or "auto"' }).default('auto')),
 });
 
 const PERMISSION = /^(required:)?[a-z_]{3,40}$/;
@@ -219,7 +231,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const parsed = schema.safeParse(env);
   const problems: string[] = [];
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) problems.push(`${issue.path.join('.')}: ${issue.message}`);
+    for (const issue of parsed.error.issues) {
+      const name = issue.path.join('.');
+      // Numbers are never secrets: showing what was given makes a typo obvious.
+      const given = NUMBER_MESSAGE.test(issue.message) ? `, got ${JSON.stringify(env[name])}` : '';
+      const problem = `${name}: ${issue.message}${given}`;
+      if (!problems.includes(problem)) problems.push(problem); // "-1.5" fails two checks with one message
+    }
   }
   const e = parsed.success ? parsed.data : null;
 
@@ -333,6 +351,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       unconnectedTtlSec: 86_400,
     },
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
   };
 }
 

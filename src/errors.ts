@@ -1,7 +1,7 @@
 /**
- * The error vocabulary of CONTRACT.md §4: public codes, their HTTP statuses for the REST routes, and
- * the one mapping from Smartcar failures to them. Resolvers and routes throw AppError; anything else
- * that reaches the edge is masked as INTERNAL_SERVER_ERROR and logged.
+ * The error vocabulary of the README's "Error codes": public codes, their HTTP statuses for the REST
+ * routes, and the one mapping from Smartcar failures to them. Resolvers and routes throw AppError;
+ * anything else that reaches the edge is masked as INTERNAL_SERVER_ERROR and logged.
  */
 
 export const ERROR_CODES = [

@@ -1,4 +1,4 @@
-import { createApp } from './app';
+import { browserOrigin, createApp } from './app';
 import { ConfigError, loadConfig } from './config';
 import { StartupError } from './errors';
 import { tuneHeap } from './heap';
@@ -16,8 +16,14 @@ async function main(): Promise<void> {
   if (config.tokenKey.generated) {
     log.warn('TOKEN_ENCRYPTION_KEY is not set: using a random key; sessions will not survive a restart');
   }
-  const local = app.url.replace('127.0.0.1', 'localhost');
-  log.info({ url: app.url }, `Gateway ready. Apollo Sandbox: ${local}/graphql`);
+  // What a browser opens: in a container the gateway listens on 0.0.0.0, which no browser can open.
+  const open = browserOrigin(config.host, app.port);
+  if (config.env === 'production') {
+    log.info({ url: app.url }, `Gateway ready: GraphQL on POST ${open}/graphql`);
+  } else {
+    log.info({ url: app.url }, `Gateway ready. Apollo Sandbox: ${open}/graphql`);
+    log.info("Apollo Sandbox loads from Apollo's CDN, so it needs the internet; without it, `npm run demo` shows the whole flow in the terminal");
+  }
   log.info({ redirectUri: app.redirectUri }, `Connect a car: ${app.connectLink}`);
 
   let stopping = false;

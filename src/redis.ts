@@ -77,7 +77,12 @@ function fromUrl(raw: string): { auth: { username?: string; password?: string };
 /** Connects once, failing fast with one clear line when Redis is not there. */
 export async function connectRedis(options: RedisSettings, logger: Logger): Promise<RedisClient> {
   const redis = createRedis(options);
-  redis.on('error', (err: Error) => logger.warn({ err: { name: err.name, message: err.message } }, 'redis connection error'));
+  // Until the first connection, an error is the start-up failure's cause, not a warning: ioredis
+  // emits the socket's error (ECONNREFUSED, ENOTFOUND, NOAUTH…) and then rejects connect() with a
+  // bare "Connection is closed", so the cause is kept for the one line below.
+  let cause: Error | null = null;
+  const keepCause = (err: Error) => void (cause = err);
+  redis.on('error', keepCause);
   try {
     await redis.connect();
     await redis.ping();
@@ -88,8 +93,15 @@ export async function connectRedis(options: RedisSettings, logger: Logger): Prom
       : options.sentinel
         ? `the sentinels of "${options.sentinel.name}" (REDIS_SENTINELS)`
         : `${new URL(options.url).protocol}//${new URL(options.url).host} (REDIS_URL)`;
-    throw new StartupError(`Cannot reach Redis at ${where}: ${(err as Error).message}`);
+    // A name with two addresses (localhost: ::1 and 127.0.0.1) fails with an AggregateError whose
+    // message is empty; its code still says why.
+    const describe = (e: unknown) => (e instanceof Error ? e.message || String((e as { code?: unknown }).code ?? e.name) : String(e));
+    const reason = describe(cause ?? err);
+    const fix = options.clusterNodes ? 'REDIS_CLUSTER_NODES' : options.sentinel ? 'REDIS_SENTINELS' : 'REDIS_URL';
+    throw new StartupError(`Cannot reach Redis at ${where}: ${reason}. Start Redis there, or set ${fix} to where it runs.`);
   }
+  redis.off('error', keepCause);
+  redis.on('error', (err: Error) => logger.warn({ err: { name: err.name, message: err.message } }, 'redis connection error'));
   return redis;
 }
 

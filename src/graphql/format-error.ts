@@ -20,15 +20,48 @@ const APOLLO_REQUEST_ERRORS = new Set([
   'PERSISTED_QUERY_NOT_SUPPORTED',
 ]);
 
-export function logFailure(logger: Logger, err: AppError, where: { path?: readonly (string | number)[]; requestId?: string } = {}): void {
+type Where = { path?: readonly (string | number)[]; requestId?: string };
+
+/** The failures worth a log line (the others are the caller's doing, answered and not logged), worst first. */
+const LOGGED: { test: (e: AppError) => boolean; level: 'error' | 'warn'; msg: string }[] = [
+  { test: (e) => e.code === 'INTERNAL_SERVER_ERROR', level: 'error', msg: 'internal error' },
+  { test: (e) => e.code === 'SERVICE_UNAVAILABLE', level: 'error', msg: 'redis unavailable' },
+  { test: (e) => e.cause instanceof UpstreamError, level: 'warn', msg: 'smartcar call failed' },
+];
+
+function detail(err: AppError): Record<string, unknown> {
   const cause = err.cause;
-  if (err.code === 'INTERNAL_SERVER_ERROR') {
-    logger.error({ err: cause instanceof Error ? cause : err, ...where }, 'internal error');
-  } else if (cause instanceof UpstreamError) {
-    logger.warn({ upstream: { kind: cause.kind, status: cause.status, ...cause.details }, code: err.code, ...where }, 'smartcar call failed');
-  } else if (err.code === 'SERVICE_UNAVAILABLE') {
-    logger.error({ err: cause instanceof Error ? { name: cause.name, message: cause.message } : undefined, ...where }, 'redis unavailable');
-  }
+  if (err.code === 'INTERNAL_SERVER_ERROR') return { err: cause instanceof Error ? cause : err };
+  if (cause instanceof UpstreamError) return { upstream: { kind: cause.kind, status: cause.status, smartcar: cause.details } };
+  return { err: cause instanceof Error ? { name: cause.name, message: cause.message } : undefined };
+}
+
+/**
+ * One line per request, however many fields failed: a dashboard of 100 readings while Smartcar is
+ * down is one event, not 100. The line is that of the worst failure (with its detail and path);
+ * `failures` counts every logged failure of the request and `codes` tallies them.
+ */
+export function logFailures(logger: Logger, failures: readonly { err: AppError; path?: readonly (string | number)[] }[], requestId?: string): void {
+  const logged = failures.filter((f) => LOGGED.some((l) => l.test(f.err)));
+  const kind = LOGGED.find((l) => logged.some((f) => l.test(f.err)));
+  if (!kind) return;
+  const worst = logged.find((f) => kind.test(f.err))!;
+  const codes: Record<string, number> = {};
+  for (const f of logged) codes[f.err.code] = (codes[f.err.code] ?? 0) + 1;
+  logger[kind.level](
+    {
+      ...detail(worst.err),
+      code: worst.err.code,
+      ...(worst.path && { path: worst.path }),
+      ...(requestId && { requestId }),
+      ...(logged.length > 1 && { failures: logged.length, codes }),
+    },
+    kind.msg,
+  );
+}
+
+export function logFailure(logger: Logger, err: AppError, where: Where = {}): void {
+  logFailures(logger, [{ err, ...(where.path && { path: where.path }) }], where.requestId);
 }
 
 /** The client's view of an error: ours keep code, message and extensions; Apollo's request errors pass. */
@@ -62,10 +95,12 @@ export function errorLogPlugin(logger: Logger): ApolloServerPlugin<{ requestId: 
     async requestDidStart() {
       return {
         async didEncounterErrors({ errors, contextValue }) {
+          const failures: { err: AppError; path?: readonly (string | number)[] }[] = [];
           for (const e of errors) {
             const c = classify(e, e.extensions?.code);
-            if (c !== 'apollo') logFailure(logger, c, { path: e.path, requestId: contextValue.requestId });
+            if (c !== 'apollo') failures.push({ err: c, ...(e.path && { path: e.path }) });
           }
+          logFailures(logger, failures, contextValue.requestId);
         },
       };
     },

@@ -1,6 +1,6 @@
 import { ArgsType, Field, ID, ObjectType } from 'type-graphql';
 
-/** The object types of CONTRACT.md §4. Vehicle fields beyond `id` are resolved in vehicle.resolver.ts. */
+/** The object types of schema.graphql. Vehicle fields beyond `id` are resolved in vehicle.resolver.ts. */
 
 @ObjectType('Vehicle')
 export class VehicleType {

@@ -2,7 +2,11 @@ import type { AuthRequest } from './auth.state';
 import { PERMISSIONS } from './permissions';
 import { FIXED_USERS } from './world';
 
-/** The HTML of Connect: the consent page and its error page. Small, dependency-free, escaped. */
+/**
+ * The HTML of Connect: the consent page and its error page. Small, dependency-free, escaped.
+ * Allow is the form's first submit button: pressing Enter in a field submits with the first one, and
+ * on Smartcar's page Enter approves.
+ */
 
 const escape = (s: string) =>
   s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -29,16 +33,17 @@ export function consentPage(request: AuthRequest, error?: string): string {
     'Connect your car · Smartcar simulator',
     `<div class="brand">SMARTCAR SIMULATOR · ${escape(brand)}</div>
 <h1>Connect your car</h1>
-<p>The application <code>${escape(request.client.clientId)}</code> (mode <code>${escape(request.mode)}</code>) would like to:</p>
+<p><strong id="app-name">${escape(request.client.name ?? request.client.clientId)}</strong> would like to:</p>
 <ul id="permissions">${permissions}</ul>
 ${error ? `<p class="error" role="alert">${escape(error)}</p>` : ''}
 <form method="post" action="authorize">
 <input type="hidden" name="request_id" value="${escape(request.id)}">
 <label>Email<input name="username" type="email" autocomplete="username" required value="driver@example.com"></label>
 <label>Password<input name="password" type="password" autocomplete="current-password" required></label>
-<div class="actions"><button type="submit" name="action" value="deny" formnovalidate>Deny</button>
-<button type="submit" name="action" value="approve">Allow</button></div>
+<div class="actions"><button type="submit" name="action" value="approve">Allow</button>
+<button type="submit" name="action" value="deny" formnovalidate>Deny</button></div>
 </form>
+<p class="hint">Application <code>${escape(request.client.clientId)}</code>, mode <code>${escape(request.mode)}</code>.</p>
 <p class="hint">Simulator: any email and password are accepted. Each email is its own account with its own cars;
 try ${accounts}, or add tags such as <code>you+3+ev@example.com</code> (see the README).</p>`,
   );

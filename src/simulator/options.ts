@@ -2,6 +2,8 @@ import { ALL_PERMISSIONS } from './permissions';
 
 /** An application registered with the (simulated) Smartcar, as on Smartcar's dashboard. */
 export interface SimClient {
+  /** The application's name, shown on the consent page (Smartcar's dashboard asks for one). */
+  name?: string;
   clientId: string;
   clientSecret: string;
   /** Allowed redirect URIs; `null` accepts any absolute URI (http, https or a custom scheme). */
@@ -12,6 +14,7 @@ export interface SimClient {
 
 /** The simulator's built-in application: `npm start` and `npm run simulator` use it by default. */
 export const DEFAULT_CLIENT: SimClient = {
+  name: 'Local development app',
   clientId: '9d3a2a50-5d1c-4e5f-9a57-51a7c0ffee01',
   clientSecret: 'simulator-secret-0f8e7c6d5b4a39281706f5e4',
   redirectUris: null,

@@ -17,13 +17,6 @@ export interface TokenPair {
   refreshExpiresAt: number;
 }
 
-export interface VehicleAttributes {
-  id: string;
-  make: string;
-  model: string;
-  year: number;
-}
-
 export interface AuthUrlInput {
   scope: string[];
   state?: string;
@@ -58,7 +51,6 @@ export interface SmartcarApi {
   userId(accessToken: string): Promise<string>;
   /** Every vehicle the token reaches, across all pages. */
   vehicleIds(accessToken: string): Promise<string[]>;
-  attributes(accessToken: string, vehicleId: string): Promise<VehicleAttributes>;
   /**
    * Reads `paths` of one vehicle in one upstream request: a plain GET for one path, `POST /batch`
    * for several. Never throws for Smartcar's answers: each path gets its Reading or its failure.
@@ -264,11 +256,6 @@ export function createSmartcarClient(options: SmartcarClientOptions): SmartcarAp
           if (res.vehicles.length === 0 || ids.length >= res.paging.count) break;
         }
         return ids;
-      }),
-    attributes: (accessToken, vehicleId) =>
-      call('/', async () => {
-        const a = await new smartcar.Vehicle(vehicleId, accessToken).attributes();
-        return { id: a.id, make: a.make, model: a.model, year: a.year };
       }),
     vehicleData: (accessToken, vehicleId, paths, unitSystem) => readVehicle(new smartcar.Vehicle(vehicleId, accessToken, { unitSystem }), paths),
     permissions: (accessToken, vehicleId) =>

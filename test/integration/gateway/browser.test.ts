@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import Redis from 'ioredis';
+import { startStack } from '../../support/gateway';
 import { chromium, type Browser } from 'playwright-core';
 import { freePort } from '../../support/redis-server';
 import { testRedisUrl } from '../../support/gateway';
@@ -94,4 +95,32 @@ maybe(
     expect(started.lines.some((l) => l.includes('stop failed'))).toBe(false);
   },
   120_000,
+);
+
+maybe(
+  'the consent page names the app, and pressing Enter in the password field approves (as on Smartcar)',
+  async () => {
+    const port = await freePort();
+    const stack = await startStack({ env: { PORT: String(port), SMARTCAR_REDIRECT_URI: `http://localhost:${port}/exchange` } });
+    try {
+      browser ??= await chromium.launch({
+        executablePath: CHROMIUM,
+        args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      });
+      const page = await browser.newPage();
+      await page.goto(stack.app.connectLink);
+      expect(await page.locator('#app-name').innerText()).toBe('Local development app');
+      await page.fill('input[name=username]', 'family@example.com');
+      await page.fill('input[name=password]', 'hunter2');
+      // Enter submits with the form's default button, its first submit button: it must be Allow.
+      await Promise.all([page.waitForURL(`http://localhost:${port}/vehicle`, { timeout: 15_000 }), page.press('input[name=password]', 'Enter')]);
+      const shown = JSON.parse((await page.locator('body').innerText()).trim()) as Record<string, unknown>;
+      expect(shown).toMatchObject({ make: 'FORD', model: 'F-150', year: 2019 });
+      expect(stack.sim.requests().filter((r) => r.kind === 'token').map((r) => r.status)).toEqual([200]);
+      await page.close();
+    } finally {
+      await stack.stop();
+    }
+  },
+  60_000,
 );

@@ -43,6 +43,14 @@ describe('Connect', () => {
     expect(page.html).toMatch(/type="password"/);
   });
 
+  test("names the application, and Allow is the form's default button (Enter approves, as on Smartcar)", async () => {
+    const page = await openConsent(authClient().getAuthUrl(['read_vehicle_info'], { state: 'x' }));
+    expect(page.html).toContain('<strong id="app-name">Local development app</strong> would like to:');
+    // Implicit submission (Enter in a field) uses the first submit button in tree order.
+    const buttons = [...page.html.matchAll(/<button type="submit" name="action" value="(\w+)"/g)].map((m) => m[1]);
+    expect(buttons).toEqual(['approve', 'deny']);
+  });
+
   test('approving redirects to redirect_uri with a code and the state; denying with access_denied', async () => {
     const client = authClient();
     const ok = await completeConsent(client.getAuthUrl(['read_vehicle_info'], { state: 'abc' }), { username: 'driver@example.com' });

@@ -189,3 +189,26 @@ test.each([
 test.each(['yes', '21', '-1', '10.0.0.0/33', '::1/129', '10.0.0.1/8/8', 'proxy.internal', ','])('TRUST_PROXY=%p is refused', (raw) => {
   expect(problems({ TRUST_PROXY: raw }).map((p) => p.split(':')[0])).toEqual(['TRUST_PROXY']);
 });
+
+test('one bad variable is one line that names it, says what it accepts and shows what was given', () => {
+  const err = (() => {
+    try {
+      loadConfig({ PORT: 'abc' });
+    } catch (e) {
+      return e as Error;
+    }
+  })();
+  expect(err).toBeInstanceOf(ConfigError);
+  expect(err!.message).toBe('Invalid configuration: PORT: must be a whole number from 0 to 65535, got "abc"');
+  // Two checks failing on one value (not whole, below the minimum) are still one problem.
+  expect(problems({ SMARTCAR_TIMEOUT_MS: '-1.5' })).toEqual(['SMARTCAR_TIMEOUT_MS: must be a whole number from 100 to 310000, got "-1.5"']);
+  // What was given is shown for numbers only: other variables can hold secrets.
+  expect(problems({ TOKEN_ENCRYPTION_KEY: 'c2hvcnQ=' })).toEqual(['TOKEN_ENCRYPTION_KEY: must be the base64 of exactly 32 bytes (openssl rand -base64 32)']);
+});
+
+test('LOG_FORMAT: json, pretty or auto (the default)', () => {
+  expect(loadConfig({}).logFormat).toBe('auto');
+  expect(loadConfig({ LOG_FORMAT: 'pretty' }).logFormat).toBe('pretty');
+  expect(loadConfig({ LOG_FORMAT: 'json' }).logFormat).toBe('json');
+  expect(problems({ LOG_FORMAT: 'text' })).toEqual(['LOG_FORMAT: must be "json", "pretty" or "auto"']);
+});

@@ -7,7 +7,7 @@ test('schema.graphql is the schema the code builds (run `npm run schema` after c
   expect(await printGatewaySchema()).toBe(committed);
 });
 
-test('the schema has the names of CONTRACT.md', async () => {
+test('the schema has the names the README documents', async () => {
   const sdl = await printGatewaySchema();
   for (const needle of [
     'connectUrl(',
