@@ -1,11 +1,22 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RedisClient } from '../redis';
-import { AppError, fromUpstream, UpstreamError } from '../errors';
+import { AppError, UpstreamError } from '../errors';
 import type { Logger } from '../logger';
 import { metrics } from '../metrics';
 import { isRedisUnavailable, keys, redisCall } from '../redis';
 import type { SmartcarApi, TokenPair } from '../smartcar/smartcar.client';
 import { acquireLock, releaseLock } from './redis-lock';
+import {
+  classifyRefreshFailure,
+  FIRST_LATER_DELAY_MS,
+  isExpiring,
+  nextLaterDelayMs,
+  recoveryStep,
+  retryDelayMs,
+  servesOldToken,
+  WRITE_ATTEMPTS,
+  writeBackoffMs,
+} from './refresh.plan';
 import { UnreadablePairError, type StoredPair, type TokenVault } from './token.vault';
 
 /**
@@ -52,7 +63,6 @@ export type ReconnectUrl = (sessionHash: string) => Promise<string>;
 export type RecoveryOutcome = 'recovered' | 'settled' | 'busy' | 'failed' | 'expired' | 'gone';
 export type RecoveryCounts = Partial<Record<RecoveryOutcome, number>>;
 
-const WRITE_ATTEMPTS = 5;
 /** A pair Smartcar issued but Redis refused is kept in memory and rewritten for at most this long. */
 const UNSAVED_PAIR_RETENTION_MS = 15 * 60_000;
 /** Entries of the pending index looked at per recovery round. */
@@ -102,13 +112,13 @@ export class TokenProvider {
   /** A usable access token, refreshed first when it is about to expire. */
   async lend(sessionHash: string, connectionId: string): Promise<LentToken> {
     const stored = await this.read(sessionHash, connectionId);
-    if (!this.expiring(stored)) return lend(stored);
+    if (!isExpiring(stored.issuedAt, stored.pair.expiresAt, this.now(), this.options.marginSec)) return lend(stored);
     try {
       return lend(await this.refresh(sessionHash, connectionId, stored.version, 'request'));
     } catch (err) {
       // Refreshing early failed for a passing reason, but the token still works: use it (an unknown
       // outcome is being finished in the background meanwhile).
-      if (err instanceof AppError && err.code === 'UPSTREAM_UNAVAILABLE' && stored.pair.expiresAt > this.now()) return lend(stored);
+      if (servesOldToken(err, stored.pair.expiresAt, this.now())) return lend(stored);
       throw err;
     }
   }
@@ -175,15 +185,16 @@ export class TokenProvider {
       await this.vault.forgetPending(member);
       return 'gone';
     }
-    if (stored.version !== version || stored.pendingSince === null) {
+    const step = recoveryStep(stored, version, this.now(), this.options.graceMs);
+    if (step === 'settled') {
       await this.vault.forgetPending(member);
       return 'settled';
     }
-    if (this.now() >= stored.pendingSince + this.options.graceMs) {
+    if (step === 'expired') {
       // Past the window a retry proves nothing new; the next use of the connection finds out.
       await this.vault.forgetPending(member);
       metrics.refreshes.inc({ outcome: 'unrecovered' });
-      this.logger.error({ connectionId, since: new Date(stored.pendingSince).toISOString() }, "refresh outcome unknown past Smartcar's grace window: the connection works again only if Smartcar never received that refresh");
+      this.logger.error({ connectionId, since: new Date(stored.pendingSince!).toISOString() }, "refresh outcome unknown past Smartcar's grace window: the connection works again only if Smartcar never received that refresh");
       return 'expired';
     }
     try {
@@ -220,13 +231,6 @@ export class TokenProvider {
   private async reconnect(sessionHash: string, message: string, extensions: Record<string, unknown>, cause: unknown): Promise<AppError> {
     const connectUrl = await this.reconnectUrl(sessionHash).catch(() => null);
     return new AppError('RECONNECT_REQUIRED', message, { ...extensions, ...(connectUrl && { connectUrl }) }, { cause });
-  }
-
-  private expiring(s: StoredPair): boolean {
-    const lifetime = s.pair.expiresAt - s.issuedAt;
-    // Never more than half the token's life, so very short-lived tokens are not refreshed on every use.
-    const margin = Math.min(this.options.marginSec * 1000, lifetime > 0 ? lifetime / 2 : 0);
-    return s.pair.expiresAt - this.now() <= margin;
   }
 
   /** A pair newer than `seenVersion`: single-flight within this process. */
@@ -299,15 +303,15 @@ export class TokenProvider {
       fresh = await this.smartcar.refreshTokens(current.pair.refreshToken);
     } catch (err) {
       if (!(err instanceof UpstreamError)) throw err; // stays pending: recovery retries it
-      const mapped = fromUpstream(err, 'refresh');
-      if (err.isInvalidGrant) {
+      const { failure, error: mapped } = classifyRefreshFailure(err);
+      if (failure === 'terminal') {
         // Terminal: Smartcar will never take this refresh token again.
         await this.vault.removeIfVersion(sessionHash, connectionId, current.version);
         await this.vault.forgetPending(`${sessionHash}/${connectionId}/${current.version}`).catch(() => undefined);
         this.logger.warn({ connectionId, upstream: err.details }, 'refresh token rejected: connection removed');
         throw await this.reconnect(sessionHash, mapped.message, mapped.extensions, err);
       }
-      if (mapped.code === 'UPSTREAM_UNAVAILABLE') {
+      if (failure === 'unknown') {
         // A timeout, a reset or a 5xx: Smartcar may have rotated the pair. Retry with the same
         // refresh token while the window lasts. Losing the cooldown only means one more attempt.
         metrics.refreshes.inc({ outcome: 'unknown' });
@@ -339,7 +343,7 @@ export class TokenProvider {
           // This request still gets the fresh access token.
           return { pair: fresh, version: previous.version, issuedAt, pendingSince: null };
         }
-        await sleep(100 * 2 ** (attempt - 1));
+        await sleep(writeBackoffMs(attempt));
       }
     }
   }
@@ -365,7 +369,7 @@ export class TokenProvider {
     this.unsaved.add(key);
     const until = this.now() + UNSAVED_PAIR_RETENTION_MS;
     const job = (async () => {
-      for (let delay = 250; ; delay = Math.min(delay * 2, 2_000)) {
+      for (let delay = FIRST_LATER_DELAY_MS; ; delay = nextLaterDelayMs(delay)) {
         const last = this.closed || this.now() >= until;
         try {
           await this.write(sessionHash, connectionId, previous, fresh, issuedAt);
@@ -391,7 +395,6 @@ export class TokenProvider {
   private retrySoon(sessionHash: string, connectionId: string): void {
     const key = `${sessionHash}/${connectionId}`;
     if (this.closed || this.retries.has(key)) return;
-    const delay = Math.max(200, Math.min(5_000, Math.floor(this.options.graceMs / 10)));
     const timer = setTimeout(() => {
       this.retries.delete(key);
       const job = this.vault
@@ -400,7 +403,7 @@ export class TokenProvider {
         .catch((err: unknown) => this.logger.warn({ connectionId, err: { name: (err as Error).name, message: (err as Error).message } }, 'refresh retry failed'))
         .finally(() => this.background.delete(job));
       this.background.add(job);
-    }, delay);
+    }, retryDelayMs(this.options.graceMs));
     timer.unref();
     this.retries.set(key, timer);
   }
