@@ -99,7 +99,7 @@ async function setup(options: { maxReadings?: number; scopes?: string[] | null; 
   const hash = randomBytes(32).toString('base64url');
   const ref: ConnectionRef = { id: randomBytes(6).toString('base64url'), userId: 'u', vehicleIds: options.vehicles ?? ['v1', 'v2'], scopes: options.scopes ?? null, createdAt: NOW };
   await redis.hset(keys.connection(hash, ref.id), 'ver', 1); // the cache writes only into a connection that exists
-  const session: Session = { hash, createdAt: NOW, expiresAt: NOW + 86_400_000, connections: [ref] };
+  const session: Session = { hash, createdAt: NOW, expiresAt: NOW + 86_400_000, cookieExpiresAt: NOW + 86_400_000, connections: [ref] };
   const upstream = new Upstream();
   const tokens = new Tokens();
   const cache = new CountingCache(redis);
