@@ -317,7 +317,7 @@ export class TokenProvider {
         metrics.refreshes.inc({ outcome: 'unknown' });
         this.logger.warn({ connectionId, kind: err.kind, status: err.status }, "refresh outcome unknown: retrying with the same refresh token within Smartcar's grace window");
         await redisCall(() => this.redis.set(cooldownKey, '1', 'PX', this.options.cooldownMs)).catch(() => undefined);
-        this.retrySoon(sessionHash, connectionId);
+        this.retrySoon(sessionHash, connectionId, current.version);
         throw mapped;
       }
       // Smartcar answered and refused: it rotated nothing.
@@ -392,14 +392,13 @@ export class TokenProvider {
   }
 
   /** An unknown outcome: this process retries soon, whoever else may also be recovering it. */
-  private retrySoon(sessionHash: string, connectionId: string): void {
+  private retrySoon(sessionHash: string, connectionId: string, version: number): void {
     const key = `${sessionHash}/${connectionId}`;
     if (this.closed || this.retries.has(key)) return;
     const timer = setTimeout(() => {
       this.retries.delete(key);
-      const job = this.vault
-        .read(sessionHash, connectionId)
-        .then((s) => (s?.pendingSince != null ? this.recoverOne(sessionHash, connectionId, s.version, `${key}/${s.version}`) : null))
+      // recoverOne reads the pair itself and finds out whether the refresh is still pending.
+      const job = this.recoverOne(sessionHash, connectionId, version, `${key}/${version}`)
         .catch((err: unknown) => this.logger.warn({ connectionId, err: { name: (err as Error).name, message: (err as Error).message } }, 'refresh retry failed'))
         .finally(() => this.background.delete(job));
       this.background.add(job);

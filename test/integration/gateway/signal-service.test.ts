@@ -10,6 +10,7 @@ import type { LentToken, TokenProvider } from '../../../src/tokens/token.provide
 import { ReadingsCache, type CachedReading, type ReadingRef } from '../../../src/vehicles/readings.cache';
 import { SignalService, type SignalKey } from '../../../src/vehicles/signal.service';
 import { testRedisUrl } from '../../support/gateway';
+import { counterDeltas } from '../../support/metrics';
 
 /**
  * The signal service alone: the real readings cache on the test Redis, a recording Smartcar and a
@@ -115,14 +116,7 @@ async function setup(options: { maxReadings?: number; scopes?: string[] | null; 
   return { service, upstream, tokens, cache, load, seed, hash, ref, session, rs };
 }
 
-let cacheSeen = new Map<string, number>();
-async function cacheCounts(): Promise<Record<string, number>> {
-  const now = new Map((await metrics.cache.get()).values.map((v) => [String(v.labels.result), v.value]));
-  const delta: Record<string, number> = {};
-  for (const [k, v] of now) if (v !== (cacheSeen.get(k) ?? 0)) delta[k] = v - (cacheSeen.get(k) ?? 0);
-  cacheSeen = now;
-  return delta;
-}
+const cacheCounts = counterDeltas(metrics.cache, 'result');
 beforeEach(async () => {
   await cacheCounts();
 });

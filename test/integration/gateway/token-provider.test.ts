@@ -10,6 +10,7 @@ import { TokenCipher } from '../../../src/tokens/token.cipher';
 import { TokenProvider, type LentToken, type RefreshOptions } from '../../../src/tokens/token.provider';
 import { TokenVault } from '../../../src/tokens/token.vault';
 import { testRedisUrl } from '../../support/gateway';
+import { counterDeltas } from '../../support/metrics';
 
 /**
  * The refresh logic itself, path by path: the real TokenProvider and TokenVault on the test Redis, and a
@@ -189,14 +190,7 @@ async function setup(stored: TokenPair, options: Partial<RefreshOptions> = {}, i
 }
 
 /** Refresh outcomes counted since the last call (every test asserts exactly which moved). */
-let seen = new Map<string, number>();
-async function outcomes(): Promise<Record<string, number>> {
-  const now = new Map((await metrics.refreshes.get()).values.map((v) => [String(v.labels.outcome), v.value]));
-  const delta: Record<string, number> = {};
-  for (const [k, v] of now) if (v !== (seen.get(k) ?? 0)) delta[k] = v - (seen.get(k) ?? 0);
-  seen = now;
-  return delta;
-}
+const outcomes = counterDeltas(metrics.refreshes, 'outcome');
 beforeEach(async () => {
   await redis.del(keys.refreshPending()); // what an earlier test left pending is not this test's
   await outcomes();
