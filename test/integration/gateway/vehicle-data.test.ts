@@ -182,6 +182,27 @@ test('make, model and year cost Smartcar one request per connection, then nothin
   expect((await client.gql(`{ vehicle(id: "${id}") { make } }`)).errors?.[0]?.extensions.code).toBe('NOT_FOUND');
 });
 
+test('the permanent readings held in process are each vehicle\'s own: three cars of one connection', async () => {
+  const client = new Client(stack.url);
+  const username = `perm-${Date.now()}+3@example.com`;
+  const ids = await connect(client, username);
+  const cars = stack.sim.user(username).vehicles;
+  const expected = cars.map((c, i) => ({ id: ids[i], vin: c.vin, make: c.make, model: c.model, year: c.year }));
+  expect(new Set(expected.map((c) => c.vin)).size).toBe(3);
+  const query = '{ vehicles { id vin make model year } }';
+  expect((await client.gql<{ vehicles: unknown[] }>(query)).data!.vehicles).toEqual(expected);
+
+  // Gone from Redis: the second answer comes from this process alone, still one car's values each.
+  const hash = hashSessionToken(client.cookies.get('sid')!);
+  const [connectionKey] = await stack.redis.keys(`${stack.prefix}sess:{${hash}}:conn:*`);
+  const readings = (await stack.redis.hkeys(connectionKey!)).filter((f) => f.startsWith('r:'));
+  expect(readings.length).toBeGreaterThanOrEqual(6);
+  await stack.redis.hdel(connectionKey!, ...readings);
+  stack.sim.resetRequests();
+  expect((await client.gql<{ vehicles: unknown[] }>(query)).data!.vehicles).toEqual(expected);
+  expect(vehicleRequests()).toEqual([]);
+});
+
 test('partial results: failing signals are null with their error at their path; the rest resolves', async () => {
   const client = new Client(stack.url);
   const ids = await connect(client, `partial-${Date.now()}+mixed@example.com`);
