@@ -521,6 +521,17 @@ describe('a refresh of unknown outcome', () => {
     expect(d.smartcar.received).toEqual(['r-old', 'r-old']);
   });
 
+  test('two connections of unknown outcome at once: the process retries each, not only the first', async () => {
+    const made = makeProvider();
+    const a = await connection(expired('a'));
+    const b = await connection(expired('b'));
+    made.smartcar.then(made.smartcar.fail(timeout()), made.smartcar.fail(timeout()));
+    await Promise.all([rejection(made.provider.lend(a.hash, a.id)), rejection(made.provider.lend(b.hash, b.id))]);
+    await until('both retries', async () => (await redis.hget(a.connKey, 'ver')) === '2' && (await redis.hget(b.connKey, 'ver')) === '2');
+    expect([...made.smartcar.received].sort()).toEqual(['r-a', 'r-a', 'r-b', 'r-b']);
+    expect(await outcomes()).toEqual({ unknown: 2, failed: 2, refreshed: 2, recovered: 2 });
+  });
+
   test('a failure that is not Smartcar’s (a bug): thrown as it is, left pending, no cooldown, recovery finishes it', async () => {
     const s = await setup(expired('old'));
     const bug = new TypeError('bug');
