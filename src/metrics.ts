@@ -26,6 +26,12 @@ export const metrics = {
     labelNames: ['outcome'] as const,
     registers: [registry],
   }),
+  appTokens: new Counter({
+    name: 'gateway_app_token_fetches_total',
+    help: 'Smartcar API v3 application token fetches by outcome: fetched, reused (another instance had fetched it), failed.',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  }),
   cache: new Counter({
     name: 'gateway_cache_total',
     help: 'Vehicle-reading cache lookups by result (hit or miss).',

@@ -193,6 +193,9 @@ export const keys = {
    * `rfv`/`rft` fields; this is only where to look.
    */
   refreshPending: () => 'refresh:pending',
+  /** Hash: Smartcar API v3's application token, sealed (`tok`), its expiry (`exp`) and version (`ver`). */
+  appToken: () => 'app:{token}',
+  appTokenLock: () => 'app:{token}:lock',
 };
 
 /** `sess:{<hash>}:conn:<id>` exactly (not its lock or cooldown keys). */

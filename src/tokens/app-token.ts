@@ -1,0 +1,198 @@
+import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AppError, toAppError } from '../errors';
+import type { Logger } from '../logger';
+import { metrics } from '../metrics';
+import { keys, redisCall, type RedisClient } from '../redis';
+import { acquireLock, releaseLock } from './redis-lock';
+import type { TokenCipher } from './token.cipher';
+
+/**
+ * Smartcar API v3's application token (client credentials, about an hour, no refresh token): one for
+ * every gateway instance. It opens every connected vehicle, so it is sealed in Redis like a token pair
+ * and never leaves this module but as a bearer header.
+ *
+ * Each process holds the current token in memory and reads nothing per request. Ahead of expiry one
+ * instance at a time fetches a new one (owner lock, re-read after acquiring: another may have
+ * fetched it meanwhile); the others go on with the still-valid token. A 401 renews once: the callers
+ * that saw the same rejected token share one fetch. Nothing here can be lost: a token Redis refused is
+ * still used by this process, and another instance simply fetches its own.
+ */
+
+export interface AppToken {
+  accessToken: string;
+  /** Epoch ms. */
+  expiresAt: number;
+  /** Increases with each token stored in Redis: a 401 on version v asks for one newer than v. */
+  version: number;
+}
+
+/** Smartcar's token endpoint: a fresh token, or an UpstreamError. */
+export type FetchAppToken = () => Promise<{ accessToken: string; expiresAt: number }>;
+
+export interface AppTokenOptions {
+  /** The client id: the sealed token is bound to it, so a token of another application never opens. */
+  clientId: string;
+  /** Fetch a new token this long before the current one expires (Smartcar's guidance: about 5 min). */
+  aheadMs: number;
+  /** How long the fetching instance holds the lock; the others wait at most this (plus a second). */
+  lockTtlMs: number;
+  /** After a failed fetch ahead of expiry, the still-valid token is used this long before trying again. */
+  retryAfterFailureMs: number;
+}
+
+/** Compare-and-set: stores the token only over the version it replaces (two fetchers: one wins). */
+const STORE = `
+local ver = tonumber(redis.call('HGET', KEYS[1], 'ver') or '0')
+if ver ~= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'tok', ARGV[2], 'exp', ARGV[3], 'ver', ver + 1)
+redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+return ver + 1`;
+
+interface Stored {
+  token: AppToken | null;
+  version: number;
+}
+
+export class AppTokenProvider {
+  private held: AppToken | null = null;
+  private inflight: Promise<AppToken> | null = null;
+  /** No fetch ahead of expiry before this time (epoch ms): the last one failed. */
+  private quietUntil = 0;
+  private readonly aad: string;
+
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly cipher: TokenCipher,
+    private readonly fetchToken: FetchAppToken,
+    private readonly options: AppTokenOptions,
+    private readonly logger: Logger,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.aad = `${keys.appToken()}\n${createHash('sha256').update(options.clientId).digest('base64url')}`;
+  }
+
+  /** The token to send now: from memory while it is not due, else from Redis or Smartcar. */
+  async get(): Promise<AppToken> {
+    const held = this.held;
+    if (held && this.usable(held)) return held;
+    return this.next(held?.version ?? 0, false);
+  }
+
+  /** Smartcar refused `rejected` with a 401: a token newer than it (one fetch for all who saw it). */
+  renew(rejected: AppToken): Promise<AppToken> {
+    return this.next(rejected.version, true);
+  }
+
+  /** In-process single-flight around `acquire`. */
+  private async next(seen: number, rejected: boolean): Promise<AppToken> {
+    while (this.inflight) {
+      const token = await this.inflight.catch(() => null);
+      if (token && (token.version > seen || (!rejected && this.usable(token)))) return token;
+      if (!token) break; // that attempt failed: try our own
+    }
+    const attempt = this.acquire(seen, rejected).finally(() => {
+      if (this.inflight === attempt) this.inflight = null;
+    });
+    this.inflight = attempt;
+    return attempt;
+  }
+
+  /** Not expired, and either not due or fetched recently enough that trying again now would hammer. */
+  private usable(t: AppToken): boolean {
+    return this.now() < t.expiresAt && (this.now() < t.expiresAt - this.options.aheadMs || this.now() < this.quietUntil);
+  }
+
+  /** Good enough for this caller: newer than the one it saw rejected, or (no rejection) not due. */
+  private acceptable(t: AppToken, seen: number, rejected: boolean): boolean {
+    if (rejected) return t.version > seen && this.now() < t.expiresAt;
+    return this.now() < t.expiresAt - this.options.aheadMs;
+  }
+
+  private async acquire(seen: number, rejected: boolean): Promise<AppToken> {
+    let stored: Stored;
+    try {
+      stored = await this.read();
+    } catch (err) {
+      // Redis unavailable: a token this process holds still works; without one there is nothing to do.
+      if (!rejected && this.held && this.now() < this.held.expiresAt) return this.held;
+      throw err;
+    }
+    if (stored.token && this.acceptable(stored.token, seen, rejected)) return this.hold(stored.token);
+    const lockKey = keys.appTokenLock();
+    const deadline = this.now() + this.options.lockTtlMs + 1_000;
+    for (;;) {
+      const owner = await acquireLock(this.redis, lockKey, this.options.lockTtlMs);
+      if (owner) {
+        try {
+          return await this.fetchHoldingLock(seen, rejected);
+        } finally {
+          // Losing this release only delays the next fetch until the TTL ends.
+          await releaseLock(this.redis, lockKey, owner).catch((err: unknown) => this.logger.warn({ err: { message: (err as Error).message } }, 'app token lock release failed'));
+        }
+      }
+      // Another instance is fetching: a token that is still valid serves meanwhile.
+      const current = (await this.read()).token ?? this.held;
+      if (current && (this.acceptable(current, seen, rejected) || (!rejected && this.now() < current.expiresAt))) return this.hold(current);
+      if (this.now() > deadline) throw new AppError('UPSTREAM_UNAVAILABLE', 'Fetching the Smartcar application token is taking too long. Try again shortly.');
+      await sleep(40 + Math.random() * 60);
+    }
+  }
+
+  private async fetchHoldingLock(seen: number, rejected: boolean): Promise<AppToken> {
+    const stored = await this.read();
+    if (stored.token && this.acceptable(stored.token, seen, rejected)) {
+      metrics.appTokens.inc({ outcome: 'reused' });
+      return this.hold(stored.token);
+    }
+    let fresh: { accessToken: string; expiresAt: number };
+    try {
+      fresh = await this.fetchToken();
+    } catch (err) {
+      metrics.appTokens.inc({ outcome: 'failed' });
+      const current = stored.token ?? this.held;
+      // Ahead of expiry the old token still works: use it, and try again a little later.
+      if (!rejected && current && this.now() < current.expiresAt) {
+        this.quietUntil = this.now() + this.options.retryAfterFailureMs;
+        this.logger.warn({ err: { name: (err as Error).name, message: (err as Error).message } }, 'app token fetch failed: the current token serves until it expires');
+        return this.hold(current);
+      }
+      throw toAppError(err, 'refresh');
+    }
+    metrics.appTokens.inc({ outcome: 'fetched' });
+    this.quietUntil = 0;
+    const base = stored.version;
+    const version = await this.store(base, fresh).catch((err: unknown) => {
+      // Redis refused it: this process uses it all the same; the others fetch their own.
+      this.logger.warn({ err: { message: (err as Error).message } }, 'app token not stored in Redis: used by this process only');
+      return null;
+    });
+    // A lost compare-and-set (a holder that outlived its lock stored one meanwhile): ours is valid too.
+    return this.hold({ ...fresh, version: version ?? base + 1 });
+  }
+
+  private hold(t: AppToken): AppToken {
+    if (!this.held || t.version >= this.held.version) this.held = t;
+    return t;
+  }
+
+  /**
+   * The stored token and its version; the token is null when there is none or it cannot be opened
+   * (sealed for another client id, or with a key no longer configured): fetched anew over that version.
+   */
+  private async read(): Promise<Stored> {
+    const [tok, exp, ver] = await redisCall(() => this.redis.hmget(keys.appToken(), 'tok', 'exp', 'ver'));
+    const version = Number(ver ?? 0);
+    if (!tok || !exp) return { token: null, version };
+    try {
+      return { token: { accessToken: this.cipher.open(tok, this.aad), expiresAt: Number(exp), version }, version };
+    } catch {
+      return { token: null, version };
+    }
+  }
+
+  private async store(base: number, t: { accessToken: string; expiresAt: number }): Promise<number | null> {
+    const stored = Number(await redisCall(() => this.redis.eval(STORE, 1, keys.appToken(), base, this.cipher.seal(t.accessToken, this.aad), t.expiresAt)));
+    return stored === 0 ? null : stored;
+  }
+}
