@@ -108,10 +108,13 @@ class TestVault extends TokenVault {
   beforeBegin: (() => Promise<void>) | null = null;
   readCalls = 0;
   readError: Error | null = null;
+  /** Runs once before the read numbered `n` (1-based). */
+  beforeRead: { n: number; run: () => Promise<void> } | null = null;
   pendingCalls = 0;
 
   override async read(...args: Parameters<TokenVault['read']>) {
     this.readCalls++;
+    if (this.beforeRead?.n === this.readCalls) await this.beforeRead.run();
     if (this.readError) throw this.readError;
     return super.read(...args);
   }
@@ -379,6 +382,16 @@ describe('one refresh per connection at a time', () => {
     expect(s.smartcar.received).toEqual([]);
     expect(await redis.get(keys.refreshLock(s.hash, s.id))).toBe('someone-else'); // not released by us
     expect(await outcomes()).toEqual({});
+  });
+
+  test('another instance refreshed just before this one took the lock: its re-read finds the pair, no call', async () => {
+    const s = await setup(expired('old'));
+    // Read 1: lend() finds the expired pair; read 2 is the lock holder's re-read.
+    s.vault.beforeRead = { n: 2, run: () => new TokenVault(redis, new TokenCipher(key)).replace(s.hash, s.id, 1, pair('other'), Date.now()).then(() => undefined) };
+    expect(await s.provider.lend(s.hash, s.id)).toEqual({ accessToken: 'a-other', version: 2 });
+    expect(s.vault.readCalls).toBe(2);
+    expect(s.smartcar.received).toEqual([]);
+    expect(await outcomes()).toEqual({ reused: 1 });
   });
 
   test('the version moved between the re-read and the record of the refresh: the newer pair, no call', async () => {
