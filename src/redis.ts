@@ -196,6 +196,8 @@ export const keys = {
   /** Hash: Smartcar API v3's application token, sealed (`tok`), its expiry (`exp`) and version (`ver`). */
   appToken: () => 'app:{token}',
   appTokenLock: () => 'app:{token}:lock',
+  /** A webhook event applied (`d`, a week) or being applied (`p`, seconds): by a hash of its eventId. */
+  webhookEvent: (hashedEventId: string) => `wh:evt:${hashedEventId}`,
 };
 
 /** `sess:{<hash>}:conn:<id>` exactly (not its lock or cooldown keys). */
