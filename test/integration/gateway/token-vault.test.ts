@@ -101,12 +101,14 @@ test('settleRefresh: ends the record of that version only', async () => {
 
 test('pending: the oldest entries first, at most `limit`; a malformed entry is dropped from the index', async () => {
   const hash = 'h'.repeat(43);
-  await redis.zadd(keys.refreshPending(), 3, `${hash}/c3/3`, 1, `${hash}/c1/1`, 2, 'not/a-member', 4, `${hash}/c4/4`, 0, `${'x'.repeat(42)}/c/1`);
-  expect(await vault.pending(4)).toEqual([
+  // Malformed: too short a hash, one character too many before or after, a version that is no number.
+  const malformed = ['not/a-member', `${'x'.repeat(42)}/c/1`, `y${hash}/c/1`, `${hash}/c/1y`, `${hash}/c/y`];
+  await redis.zadd(keys.refreshPending(), 3, `${hash}/c3/13`, 1, `${hash}/c1/1`, 4, `${hash}/c4/4`, ...malformed.flatMap((m, i) => [i / 10, m]));
+  expect(await vault.pending(4 + malformed.length - 2)).toEqual([
     { sessionHash: hash, connectionId: 'c1', version: 1, member: `${hash}/c1/1` },
-    { sessionHash: hash, connectionId: 'c3', version: 3, member: `${hash}/c3/3` },
+    { sessionHash: hash, connectionId: 'c3', version: 13, member: `${hash}/c3/13` },
   ]);
-  expect(await redis.zrange(keys.refreshPending(), 0, -1)).toEqual([`${hash}/c1/1`, `${hash}/c3/3`, `${hash}/c4/4`]);
+  expect(await redis.zrange(keys.refreshPending(), 0, -1)).toEqual([`${hash}/c1/1`, `${hash}/c3/13`, `${hash}/c4/4`]);
   expect((await vault.pending(1)).map((p) => p.connectionId)).toEqual(['c1']);
   await vault.forgetPending(`${hash}/c1/1`);
   expect((await vault.pending(10)).map((p) => p.connectionId)).toEqual(['c3', 'c4']);
