@@ -16,7 +16,7 @@ import { VehicleType } from './types';
 const MAX_AGE = { nullable: true, description: 'Seconds: answer from the cache when the reading is at most this old. Default: SIGNAL_MAX_AGE_SEC.' };
 
 /** A signal object as the signal types expect: the reading's values and its metadata as dates. */
-export function signalObject(r: Reading): Record<string, unknown> {
+function signalObject(r: Reading): Record<string, unknown> {
   return { ...r.values, dataAge: r.dataAge === null ? null : new Date(r.dataAge), fetchedAt: r.fetchedAt === null ? null : new Date(r.fetchedAt) };
 }
 

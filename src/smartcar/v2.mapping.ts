@@ -58,7 +58,7 @@ export function itemError(code: number, body: unknown, headers: Record<string, u
 }
 
 /** A signal Smartcar left out of its answer. */
-export const missingItem = (): UpstreamError => new UpstreamError('response', 502, { ...EMPTY_DETAILS, type: 'UPSTREAM', code: 'MISSING_ITEM' });
+const missingItem = (): UpstreamError => new UpstreamError('response', 502, { ...EMPTY_DETAILS, type: 'UPSTREAM', code: 'MISSING_ITEM' });
 
 interface BatchItem {
   path?: unknown;

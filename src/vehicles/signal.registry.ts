@@ -164,29 +164,16 @@ export type SignalName = keyof typeof SIGNALS;
 
 export const SIGNAL_NAMES = Object.keys(SIGNALS) as SignalName[];
 
-type KindType = { number: number; boolean: boolean; string: string };
-
-/** The values of one signal, by field; a field Smartcar did not send (or sent malformed) is null. */
-export type SignalValues<N extends SignalName> = {
-  -readonly [F in keyof (typeof SIGNALS)[N]['fields']]: KindType[(typeof SIGNALS)[N]['fields'][F] extends { kind: infer K extends FieldKind } ? K : never] | null;
-};
-
-/** Any signal's values, for code that handles every signal alike. */
+/** A signal's values, by field; a field Smartcar did not send (or sent malformed) is null. */
 export type Values = Readonly<Record<string, Value | null>>;
 
 /** One reading of one signal: its values and Smartcar's metadata. */
-export interface Reading<V = Values> {
-  values: V;
+export interface Reading {
+  values: Values;
   /** Epoch ms the vehicle recorded it (v2 `sc-data-age`, v3 `oemUpdatedAt`), if sent. */
   dataAge: number | null;
   /** Epoch ms Smartcar fetched it from the vehicle or the OEM (v2 `sc-fetched-at`, v3 `retrievedAt`), if sent. */
   fetchedAt: number | null;
-}
-
-export const signal = (name: SignalName): SignalSpec => SIGNALS[name];
-
-export function isSignalName(name: string): name is SignalName {
-  return Object.prototype.hasOwnProperty.call(SIGNALS, name);
 }
 
 /** A signal's field names, in the registry's order. */
