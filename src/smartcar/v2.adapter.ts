@@ -1,9 +1,9 @@
 import smartcar from 'smartcar';
-import { UpstreamError, type SmartcarDetails } from '../errors';
+import type { UpstreamError } from '../errors';
 import { metrics } from '../metrics';
 import { COMMANDS, type SignalName } from '../vehicles/signal.registry';
 import type { Credential, SignalAnswers, SmartcarPort, TokenPair } from './smartcar.port';
-import { answersFromBatch, readingFromV2, retryAfterSeconds, v2Path } from './v2.mapping';
+import { answersFromBatch, normalizeSdkError, readingFromV2, v2Path } from './v2.mapping';
 
 /**
  * The v2 adapter: the one place that imports the `smartcar` SDK, and with v2.mapping.ts the only
@@ -43,29 +43,6 @@ function configureSdk(options: SmartcarClientOptions): void {
   // The SDK's services read this shared object when they are built; its default is 310 s.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   (require('smartcar/lib/config.json') as { timeout: number }).timeout = options.timeoutMs;
-}
-
-/** Whatever the SDK threw, as an UpstreamError; programming errors are rethrown unchanged. */
-export function normalizeSdkError(err: unknown): UpstreamError {
-  const e = err as Record<string, unknown> | null;
-  if (e && e.name === 'SmartcarError') {
-    const status = typeof e.statusCode === 'number' ? e.statusCode : null;
-    const resolution = e.resolution as { type?: string | null } | undefined;
-    const details: SmartcarDetails = {
-      type: typeof e.type === 'string' ? e.type : null,
-      code: typeof e.code === 'string' ? e.code : null,
-      requestId: typeof e.requestId === 'string' ? e.requestId : null,
-      resolution: resolution?.type ?? null,
-      suggestedUserMessage: typeof e.suggestedUserMessage === 'string' ? e.suggestedUserMessage : null,
-      retryAfter: retryAfterSeconds(e.retryAfter),
-    };
-    const kind = status === 408 && details.type === null ? 'timeout' : 'response';
-    return new UpstreamError(kind, status, details, { cause: err });
-  }
-  const empty: SmartcarDetails = { type: null, code: null, requestId: null, resolution: null, suggestedUserMessage: null, retryAfter: null };
-  if (e && (e.name === 'TimeoutError' || e.name === 'AbortError')) return new UpstreamError('timeout', null, empty, { cause: err });
-  if (e && e.name === 'TypeError' && e.message === 'fetch failed') return new UpstreamError('network', null, empty, { cause: err });
-  throw err;
 }
 
 function count(path: string, outcome: UpstreamError | null): void {

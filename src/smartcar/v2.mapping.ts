@@ -57,6 +57,28 @@ export function itemError(code: number, body: unknown, headers: Record<string, u
   });
 }
 
+/** Whatever the SDK threw, as an UpstreamError; programming errors are rethrown unchanged. */
+export function normalizeSdkError(err: unknown): UpstreamError {
+  const e = err as Record<string, unknown> | null;
+  if (e && e.name === 'SmartcarError') {
+    const status = typeof e.statusCode === 'number' ? e.statusCode : null;
+    const resolution = e.resolution as { type?: string | null } | undefined;
+    const details: SmartcarDetails = {
+      type: typeof e.type === 'string' ? e.type : null,
+      code: typeof e.code === 'string' ? e.code : null,
+      requestId: typeof e.requestId === 'string' ? e.requestId : null,
+      resolution: resolution?.type ?? null,
+      suggestedUserMessage: typeof e.suggestedUserMessage === 'string' ? e.suggestedUserMessage : null,
+      retryAfter: retryAfterSeconds(e.retryAfter),
+    };
+    const kind = status === 408 && details.type === null ? 'timeout' : 'response';
+    return new UpstreamError(kind, status, details, { cause: err });
+  }
+  if (e && (e.name === 'TimeoutError' || e.name === 'AbortError')) return new UpstreamError('timeout', null, EMPTY_DETAILS, { cause: err });
+  if (e && e.name === 'TypeError' && e.message === 'fetch failed') return new UpstreamError('network', null, EMPTY_DETAILS, { cause: err });
+  throw err;
+}
+
 /** A signal Smartcar left out of its answer. */
 const missingItem = (): UpstreamError => new UpstreamError('response', 502, { ...EMPTY_DETAILS, type: 'UPSTREAM', code: 'MISSING_ITEM' });
 

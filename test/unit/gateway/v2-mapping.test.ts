@@ -1,5 +1,5 @@
 import { UpstreamError } from '../../../src/errors';
-import { answersFromBatch, itemError, readingFromV2, time, valuesFromV2, v2Path } from '../../../src/smartcar/v2.mapping';
+import { answersFromBatch, itemError, normalizeSdkError, readingFromV2, time, valuesFromV2, v2Path } from '../../../src/smartcar/v2.mapping';
 
 /** Smartcar v2 answers as domain readings, without the SDK. */
 
@@ -88,4 +88,35 @@ test.each([
   ['not an object', undefined, { type: null, requestId: 'outer', resolution: null, retryAfter: null }],
 ])('itemError(%j, %j)', (body, headers, expected) => {
   expect(itemError(429, body, headers, 'outer').details).toMatchObject(expected);
+});
+
+const sdkError = (fields: Record<string, unknown>) => Object.assign(new Error('x'), { name: 'SmartcarError', ...fields });
+test.each<[string, unknown, { kind: string; status: number | null; details: Record<string, unknown> }]>([
+  [
+    'a SmartcarError with everything',
+    sdkError({ statusCode: 409, type: 'VEHICLE_STATE', code: 'ASLEEP', requestId: 'r1', resolution: { type: 'RETRY_LATER' }, suggestedUserMessage: 'Wake it', retryAfter: '1.5' }),
+    { kind: 'response', status: 409, details: { type: 'VEHICLE_STATE', code: 'ASLEEP', requestId: 'r1', resolution: 'RETRY_LATER', suggestedUserMessage: 'Wake it', retryAfter: 2 } },
+  ],
+  ['a SmartcarError with nothing but a status', sdkError({ statusCode: 500 }), { kind: 'response', status: 500, details: { type: null, code: null, requestId: null, resolution: null, retryAfter: null } }],
+  ['the SDK’s own timeout (408 with no type)', sdkError({ statusCode: 408 }), { kind: 'timeout', status: 408, details: { type: null } }],
+  ['a 408 Smartcar typed', sdkError({ statusCode: 408, type: 'UPSTREAM' }), { kind: 'response', status: 408, details: { type: 'UPSTREAM' } }],
+  ['a negative retry-after', sdkError({ statusCode: 429, type: 'RATE_LIMIT', retryAfter: '-1' }), { kind: 'response', status: 429, details: { retryAfter: null } }],
+  ['our deadline', Object.assign(new Error('late'), { name: 'TimeoutError' }), { kind: 'timeout', status: null, details: { type: null } }],
+  ['an abort', Object.assign(new Error('aborted'), { name: 'AbortError' }), { kind: 'timeout', status: null, details: { type: null } }],
+  ['a refused connection', new TypeError('fetch failed'), { kind: 'network', status: null, details: { type: null } }],
+])('normalizeSdkError: %s', (_what, err, expected) => {
+  const e = normalizeSdkError(err);
+  expect(e).toBeInstanceOf(UpstreamError);
+  expect({ kind: e.kind, status: e.status }).toEqual({ kind: expected.kind, status: expected.status });
+  expect(e.details).toMatchObject(expected.details);
+  expect(e.cause).toBe(err);
+});
+
+test.each([new TypeError('x is not a function'), new RangeError('bad'), null, 'text'])('normalizeSdkError rethrows a programming error unchanged: %p', (err) => {
+  expect(() => normalizeSdkError(err)).toThrow();
+  try {
+    normalizeSdkError(err);
+  } catch (thrown) {
+    expect(thrown).toBe(err);
+  }
 });
