@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { AppError, badInput, fromUpstream, UpstreamError } from '../errors';
 import type { RequestSession } from '../session/request-session';
 import type { ConnectionRef, Session, SessionStore } from '../session/session.store';
-import type { SmartcarApi } from '../smartcar/smartcar.client';
-import type { TokenProvider } from '../tokens/token.provider';
+import type { SmartcarPort } from '../smartcar/smartcar.port';
+import type { Credentials } from '../tokens/credentials';
 import type { TokenVault } from '../tokens/token.vault';
 
 /**
@@ -49,8 +49,8 @@ export class ConnectService {
   constructor(
     private readonly sessions: SessionStore,
     private readonly vault: TokenVault,
-    private readonly tokens: TokenProvider,
-    private readonly smartcar: SmartcarApi,
+    private readonly credentials: Credentials,
+    private readonly smartcar: SmartcarPort,
     private readonly options: ConnectOptions,
   ) {}
 
@@ -119,12 +119,8 @@ export class ConnectService {
    * connection whose listing failed at exchange time.
    */
   async describe(rs: RequestSession, session: Session, ref: ConnectionRef): Promise<ConnectionRef> {
-    const [userId, vehicleIds, scopes] = await this.tokens.withAccessToken(session.hash, ref.id, async (token) => {
-      const [user, ids] = await Promise.all([this.smartcar.userId(token), this.smartcar.vehicleIds(token)]);
-      // One grant, one set of permissions: the first vehicle tells them for all.
-      return [user, ids, ids.length ? await this.smartcar.permissions(token, ids[0]!) : []] as const;
-    });
-    const described: ConnectionRef = { ...ref, userId, vehicleIds, scopes: [...scopes] };
+    const { userId, vehicleIds, permissions } = await this.credentials.run(session.hash, ref, (credential) => this.smartcar.describeConnection(credential));
+    const described: ConnectionRef = { ...ref, userId, vehicleIds, scopes: [...permissions] };
     const updated = await this.sessions.describe(session, described);
     if (!updated) throw new AppError('UNAUTHENTICATED', 'The session ended meanwhile.');
     await rs.update(updated);

@@ -1,6 +1,6 @@
 import type DataLoader from 'dataloader';
 import type { RequestSession } from '../session/request-session';
-import type { Reading } from '../smartcar/smartcar.client';
+import type { Reading } from '../vehicles/signal.registry';
 import type { SignalKey } from '../vehicles/signal.service';
 
 /** Per-request state, built in app.ts's context function: never shared between requests or users. */
@@ -9,7 +9,7 @@ export interface GraphQLContext {
   requestId: string;
   session: RequestSession;
   loaders: {
-    /** Vehicle data by (vehicle, path, maxAge): one upstream request per vehicle per request. */
+    /** Vehicle data by (vehicle, signal, maxAge): one upstream request per vehicle per request. */
     signals: DataLoader<SignalKey, Reading, string>;
   };
 }

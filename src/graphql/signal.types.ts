@@ -1,3 +1,5 @@
+// Decorators below run at import, and the signal registry imports this file outside the schema build.
+import 'reflect-metadata';
 import { Field, Float, ObjectType } from 'type-graphql';
 
 /**

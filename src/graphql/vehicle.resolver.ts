@@ -1,47 +1,83 @@
 import { Arg, Ctx, FieldResolver, ID, Int, Query, Resolver, Root } from 'type-graphql';
-import type { Reading } from '../smartcar/smartcar.client';
 import type { SignalService } from '../vehicles/signal.service';
-import { SIGNALS } from '../vehicles/signals';
+import { SIGNALS, type Reading, type SignalName } from '../vehicles/signal.registry';
 import type { VehicleService } from '../vehicles/vehicle.service';
 import type { GraphQLContext } from './context';
-import {
-  BatteryType,
-  ChargeType,
-  EngineOilType,
-  FuelType,
-  LocationType,
-  LockStatusType,
-  OdometerType,
-  TirePressureType,
-} from './signal.types';
 import { VehicleType } from './types';
 
 /**
- * Every field resolver calls `load()` synchronously, before any await: DataLoader batches what is
- * asked in the same tick, so an await in front of `load()` would split the batch (and a test that
- * counts upstream requests would fail).
+ * The Vehicle's fields: one field resolver per registry entry, generated below in the registry's
+ * order (the schema's order), as type-graphql's resolvers-inheritance example builds resolvers from
+ * a factory. Every field resolver calls `load()` synchronously, before any await: DataLoader batches
+ * what is asked in the same tick, so an await in front of `load()` would split the batch (and a test
+ * that counts upstream requests would fail).
  */
 
 const MAX_AGE = { nullable: true, description: 'Seconds: answer from the cache when the reading is at most this old. Default: SIGNAL_MAX_AGE_SEC.' };
 
-/** Smartcar's body plus the response metadata, as the signal types expect. */
-function signal<T>(r: Reading): T {
-  return { ...r.body, dataAge: r.dataAge === null ? null : new Date(r.dataAge), fetchedAt: r.fetchedAt === null ? null : new Date(r.fetchedAt) } as T;
+/** A signal object as the signal types expect: the reading's values and its metadata as dates. */
+function signalObject(r: Reading): Record<string, unknown> {
+  return { ...r.values, dataAge: r.dataAge === null ? null : new Date(r.dataAge), fetchedAt: r.fetchedAt === null ? null : new Date(r.fetchedAt) };
+}
+
+type FieldMethod = (root: VehicleType, ctx: GraphQLContext, maxAge?: number | null) => Promise<unknown>;
+
+/** Declares `method` as the Vehicle field `name`: what decorators on a written-out method would do. */
+function defineField(target: typeof VehicleSignalFields, name: string, method: FieldMethod, decorate: (proto: object, descriptor: PropertyDescriptor) => void): void {
+  const descriptor = { value: method, writable: true, configurable: true };
+  Object.defineProperty(target.prototype, name, descriptor);
+  decorate(target.prototype, descriptor);
+  Root()(target.prototype, name, 0);
+  Ctx()(target.prototype, name, 1);
+}
+
+/** The registry's fields of Vehicle; VehicleResolver extends it with the queries and `permissions`. */
+@Resolver(() => VehicleType)
+export abstract class VehicleSignalFields {
+  constructor(protected readonly signals: SignalService) {}
+
+  protected read(ctx: GraphQLContext, v: VehicleType, signal: SignalName, maxAge: number): Promise<Reading> {
+    return ctx.loaders.signals.load({ vehicleId: v.id, signal, maxAge });
+  }
+}
+
+for (const [name, spec] of Object.entries(SIGNALS) as [SignalName, (typeof SIGNALS)[SignalName]][]) {
+  if (spec.graphql === 'vehicle') {
+    // Permanent fields of Vehicle itself (make, VIN): always from the cache when held.
+    for (const [field, f] of Object.entries(spec.fields)) {
+      defineField(
+        VehicleSignalFields,
+        field,
+        async function (this: VehicleSignalFields, root, ctx) {
+          return (await this.read(ctx, root, name, 0)).values[field] ?? null;
+        },
+        (proto, descriptor) =>
+          FieldResolver(() => f.graphql.type, { nullable: f.graphql.nullable, ...('description' in f.graphql && { description: f.graphql.description }) })(proto, field, descriptor),
+      );
+    }
+  } else {
+    const type = spec.graphql.object;
+    defineField(
+      VehicleSignalFields,
+      name,
+      async function (this: VehicleSignalFields, root, ctx, maxAge) {
+        return signalObject(await this.read(ctx, root, name, this.signals.maxAge(maxAge)));
+      },
+      (proto, descriptor) => {
+        FieldResolver(() => type, { nullable: true })(proto, name, descriptor);
+        Arg('maxAge', () => Int, MAX_AGE)(proto, name, 2);
+      },
+    );
+  }
 }
 
 @Resolver(() => VehicleType)
-export class VehicleResolver {
+export class VehicleResolver extends VehicleSignalFields {
   constructor(
     private readonly vehicleService: VehicleService,
-    private readonly signals: SignalService,
-  ) {}
-
-  private read(ctx: GraphQLContext, v: VehicleType, path: string, maxAge?: number | null): Promise<Reading> {
-    return ctx.loaders.signals.load({ vehicleId: v.id, path, maxAge: this.signals.maxAge(maxAge) });
-  }
-
-  private attributes(ctx: GraphQLContext, v: VehicleType): Promise<Reading> {
-    return ctx.loaders.signals.load({ vehicleId: v.id, path: SIGNALS.attributes.path, maxAge: 0 });
+    signals: SignalService,
+  ) {
+    super(signals);
   }
 
   @Query(() => [VehicleType])
@@ -52,66 +88,6 @@ export class VehicleResolver {
   @Query(() => VehicleType, { description: "Without an id: the session's first vehicle." })
   async vehicle(@Ctx() ctx: GraphQLContext, @Arg('id', () => ID, { nullable: true }) id?: string | null): Promise<VehicleType> {
     return { id: await this.vehicleService.resolve(ctx.session, id) };
-  }
-
-  @FieldResolver(() => String)
-  async make(@Root() v: VehicleType, @Ctx() ctx: GraphQLContext): Promise<string> {
-    return (await this.attributes(ctx, v)).body.make as string;
-  }
-
-  @FieldResolver(() => String)
-  async model(@Root() v: VehicleType, @Ctx() ctx: GraphQLContext): Promise<string> {
-    return (await this.attributes(ctx, v)).body.model as string;
-  }
-
-  @FieldResolver(() => Int)
-  async year(@Root() v: VehicleType, @Ctx() ctx: GraphQLContext): Promise<number> {
-    return (await this.attributes(ctx, v)).body.year as number;
-  }
-
-  @FieldResolver(() => String, { nullable: true, description: 'Cached for the life of the connection.' })
-  async vin(@Root() v: VehicleType, @Ctx() ctx: GraphQLContext): Promise<string | null> {
-    return ((await this.read(ctx, v, SIGNALS.vin.path, 0)).body.vin as string | undefined) ?? null;
-  }
-
-  @FieldResolver(() => OdometerType, { nullable: true })
-  async odometer(@Root() v: VehicleType, @Ctx() ctx: GraphQLContext, @Arg('maxAge', () => Int, MAX_AGE) maxAge?: number | null): Promise<OdometerType> {
-    return signal(await this.read(ctx, v, SIGNALS.odometer.path, maxAge));
-  }
-
-  @FieldResolver(() => LocationType, { nullable: true })
-  async location(@Root() v: VehicleType, @Ctx() ctx: GraphQLContext, @Arg('maxAge', () => Int, MAX_AGE) maxAge?: number | null): Promise<LocationType> {
-    return signal(await this.read(ctx, v, SIGNALS.location.path, maxAge));
-  }
-
-  @FieldResolver(() => BatteryType, { nullable: true })
-  async battery(@Root() v: VehicleType, @Ctx() ctx: GraphQLContext, @Arg('maxAge', () => Int, MAX_AGE) maxAge?: number | null): Promise<BatteryType> {
-    return signal(await this.read(ctx, v, SIGNALS.battery.path, maxAge));
-  }
-
-  @FieldResolver(() => FuelType, { nullable: true })
-  async fuel(@Root() v: VehicleType, @Ctx() ctx: GraphQLContext, @Arg('maxAge', () => Int, MAX_AGE) maxAge?: number | null): Promise<FuelType> {
-    return signal(await this.read(ctx, v, SIGNALS.fuel.path, maxAge));
-  }
-
-  @FieldResolver(() => ChargeType, { nullable: true })
-  async charge(@Root() v: VehicleType, @Ctx() ctx: GraphQLContext, @Arg('maxAge', () => Int, MAX_AGE) maxAge?: number | null): Promise<ChargeType> {
-    return signal(await this.read(ctx, v, SIGNALS.charge.path, maxAge));
-  }
-
-  @FieldResolver(() => EngineOilType, { nullable: true })
-  async engineOil(@Root() v: VehicleType, @Ctx() ctx: GraphQLContext, @Arg('maxAge', () => Int, MAX_AGE) maxAge?: number | null): Promise<EngineOilType> {
-    return signal(await this.read(ctx, v, SIGNALS.engineOil.path, maxAge));
-  }
-
-  @FieldResolver(() => TirePressureType, { nullable: true })
-  async tirePressure(@Root() v: VehicleType, @Ctx() ctx: GraphQLContext, @Arg('maxAge', () => Int, MAX_AGE) maxAge?: number | null): Promise<TirePressureType> {
-    return signal(await this.read(ctx, v, SIGNALS.tirePressure.path, maxAge));
-  }
-
-  @FieldResolver(() => LockStatusType, { nullable: true })
-  async lockStatus(@Root() v: VehicleType, @Ctx() ctx: GraphQLContext, @Arg('maxAge', () => Int, MAX_AGE) maxAge?: number | null): Promise<LockStatusType> {
-    return signal(await this.read(ctx, v, SIGNALS.lockStatus.path, maxAge));
   }
 
   @FieldResolver(() => [String], { description: 'The permissions the driver granted this connection.' })

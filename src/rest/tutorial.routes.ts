@@ -55,8 +55,8 @@ export function tutorialRoutes(deps: TutorialDeps): Router {
   router.get('/vehicle', async (req, res) => {
     const rs = deps.requestSession(req, res);
     const id = await deps.vehicles.resolve(rs, single(req.query.id) ?? null);
-    const { body } = await deps.signals.loader(rs).load({ vehicleId: id, path: '/', maxAge: 0 });
-    res.json({ id, make: body.make, model: body.model, year: body.year });
+    const { values } = await deps.signals.loader(rs).load({ vehicleId: id, signal: 'attributes', maxAge: 0 });
+    res.json({ id, make: values.make, model: values.model, year: values.year });
   });
 
   router.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {

@@ -4,7 +4,7 @@ import { AppError, UpstreamError } from '../errors';
 import type { Logger } from '../logger';
 import { metrics } from '../metrics';
 import { isRedisUnavailable, keys, redisCall } from '../redis';
-import type { SmartcarApi, TokenPair } from '../smartcar/smartcar.client';
+import type { SmartcarPort, TokenPair } from '../smartcar/smartcar.port';
 import { acquireLock, releaseLock } from './redis-lock';
 import {
   classifyRefreshFailure,
@@ -90,7 +90,7 @@ export class TokenProvider {
   constructor(
     private readonly vault: TokenVault,
     private readonly redis: RedisClient,
-    private readonly smartcar: SmartcarApi,
+    private readonly smartcar: Pick<SmartcarPort, 'refreshTokens'>,
     private readonly options: RefreshOptions,
     private readonly logger: Logger,
     private readonly reconnectUrl: ReconnectUrl,

@@ -1,6 +1,6 @@
 import type { RedisClient } from '../redis';
 import { keys, redisCall } from '../redis';
-import type { TokenPair } from '../smartcar/smartcar.client';
+import type { TokenPair } from '../smartcar/smartcar.port';
 import type { TokenCipher } from './token.cipher';
 
 /**

@@ -2,10 +2,10 @@ import { AppError, toAppError } from '../errors';
 import type { Logger } from '../logger';
 import type { RequestSession } from '../session/request-session';
 import type { SessionStore } from '../session/session.store';
-import type { Command, CommandResult, SmartcarApi } from '../smartcar/smartcar.client';
-import type { TokenProvider } from '../tokens/token.provider';
+import type { CommandResult, SmartcarPort } from '../smartcar/smartcar.port';
+import type { Credentials } from '../tokens/credentials';
 import type { ReadingsCache } from './readings.cache';
-import { COMMANDS } from './signals';
+import { COMMANDS, type CommandName } from './signal.registry';
 import { connectionOf, type VehicleService } from './vehicle.service';
 
 /**
@@ -16,8 +16,8 @@ export class CommandService {
   constructor(
     private readonly vehicles: VehicleService,
     private readonly sessions: SessionStore,
-    private readonly tokens: TokenProvider,
-    private readonly smartcar: SmartcarApi,
+    private readonly credentials: Credentials,
+    private readonly smartcar: SmartcarPort,
     private readonly cache: ReadingsCache,
     private readonly logger: Logger,
   ) {}
@@ -28,14 +28,14 @@ export class CommandService {
     return { session, ref: connectionOf(session, vehicleId)! };
   }
 
-  async run(rs: RequestSession, vehicleId: string, command: Command): Promise<CommandResult> {
+  async run(rs: RequestSession, vehicleId: string, command: CommandName): Promise<CommandResult> {
     const { session, ref } = await this.owner(rs, vehicleId);
     const { scope, invalidates } = COMMANDS[command];
     if (ref.scopes !== null && !ref.scopes.includes(scope)) {
       throw new AppError('PERMISSION_DENIED', `The driver did not grant ${scope}.`, { scope });
     }
-    const result = await this.tokens
-      .withAccessToken(session.hash, ref.id, (token) => this.smartcar.command(token, vehicleId, command))
+    const result = await this.credentials
+      .run(session.hash, ref, (credential) => this.smartcar.command(credential, vehicleId, command))
       .catch((err: unknown) => {
         throw toAppError(err);
       });
@@ -50,7 +50,7 @@ export class CommandService {
   async disconnect(rs: RequestSession, vehicleId: string): Promise<boolean> {
     const { session, ref } = await this.owner(rs, vehicleId);
     try {
-      await this.tokens.withAccessToken(session.hash, ref.id, (token) => this.smartcar.disconnect(token, vehicleId));
+      await this.credentials.run(session.hash, ref, (credential) => this.smartcar.disconnect(credential, vehicleId));
     } catch (err) {
       const e = toAppError(err);
       // Smartcar no longer accepts this connection at all: there is nothing left to revoke.

@@ -4,23 +4,24 @@ import { AppError, toAppError, UpstreamError } from '../errors';
 import { metrics } from '../metrics';
 import type { RequestSession } from '../session/request-session';
 import type { ConnectionRef, Session } from '../session/session.store';
-import type { Reading, SmartcarApi, UnitSystem } from '../smartcar/smartcar.client';
-import type { LentToken, TokenProvider } from '../tokens/token.provider';
+import type { SignalAnswers, SmartcarPort } from '../smartcar/smartcar.port';
+import type { Credentials, LentCredential } from '../tokens/credentials';
 import { mapSettled } from '../util/concurrency';
 import type { CachedReading, ReadingRef, ReadingsCache } from './readings.cache';
-import { signalByPath } from './signals';
+import { SIGNALS, type Reading, type SignalName } from './signal.registry';
+import type { UnitSystem } from './signal.units';
 import { connectionOf } from './vehicle.service';
 
 /**
- * Vehicle data for one GraphQL request. Every (vehicle, path, maxAge) asked in the request lands in
- * one DataLoader batch; per vehicle, what the cache cannot answer becomes ONE upstream request (a GET
- * for one path, `POST /batch` for several), whatever the number of fields, aliases and fragments.
+ * Vehicle data for one GraphQL request. Every (vehicle, signal, maxAge) asked in the request lands in
+ * one DataLoader batch; per vehicle, what the cache cannot answer becomes ONE upstream request,
+ * whatever the number of fields, aliases and fragments.
  * Permissions are checked before spending anything; failures are never cached.
  */
 
 export interface SignalKey {
   vehicleId: string;
-  path: string;
+  signal: SignalName;
   /** Seconds; a cached reading at most this old is good enough. */
   maxAge: number;
 }
@@ -28,7 +29,7 @@ export interface SignalKey {
 export interface SignalOptions {
   unitSystem: UnitSystem;
   defaultMaxAgeSec: number;
-  /** Distinct (vehicle, path) readings one request may ask for: the billing cap. */
+  /** Distinct (vehicle, signal) readings one request may ask for: the billing cap. */
   maxReadingsPerRequest: number;
 }
 
@@ -38,7 +39,7 @@ export interface SignalOptions {
  */
 const VEHICLE_CONCURRENCY = 10;
 
-const keyOf = (k: SignalKey) => `${k.vehicleId}\n${k.path}\n${k.maxAge}`;
+const keyOf = (k: SignalKey) => `${k.vehicleId}\n${k.signal}\n${k.maxAge}`;
 
 /**
  * Permanent readings (attributes, VIN) held in process as well as in Redis: they never change while
@@ -51,8 +52,8 @@ const PERMANENT_ENTRIES = 10_000;
 
 export class SignalService {
   constructor(
-    private readonly tokens: TokenProvider,
-    private readonly smartcar: SmartcarApi,
+    private readonly credentials: Credentials,
+    private readonly smartcar: SmartcarPort,
     private readonly cache: ReadingsCache,
     readonly options: SignalOptions,
   ) {}
@@ -65,7 +66,7 @@ export class SignalService {
       (keys) => {
         // The billing cap, checked before anything is spent: a request that asks for more distinct
         // readings than allowed gets none of the excess (they fail, the rest resolve).
-        for (const k of keys) asked.add(`${k.vehicleId}\n${k.path}`);
+        for (const k of keys) asked.add(readingKey(k.vehicleId, k.signal));
         if (asked.size > this.options.maxReadingsPerRequest) {
           const error = new AppError('BAD_USER_INPUT', `This request asks for ${asked.size} vehicle readings; the limit is ${this.options.maxReadingsPerRequest}. Ask for fewer vehicles or fields.`);
           return Promise.resolve(keys.map(() => error));
@@ -104,60 +105,60 @@ export class SignalService {
   }
 
   /**
-   * Everything asked of one connection's vehicles: one cache read, one token, one upstream request
+   * Everything asked of one connection's vehicles: one cache read, one credential, one upstream request
    * per vehicle that needs one (concurrently, bounded), one cache write.
    */
   private async loadConnection(session: Session, ref: ConnectionRef, keys: SignalKey[], results: Map<string, Reading | Error>): Promise<void> {
     const allowed = keys.filter((k) => {
-      const scope = signalByPath(k.path).scope;
+      const scope = SIGNALS[k.signal].scope;
       if (ref.scopes === null || ref.scopes.includes(scope)) return true;
       results.set(keyOf(k), new AppError('PERMISSION_DENIED', `The driver did not grant ${scope}.`, { scope }));
       return false;
     });
     const refs = uniqueRefs(allowed, this.options.unitSystem);
     if (refs.length === 0) return;
-    // Readings asked with maxAge 0 go upstream whatever the cache holds: fetch the token meanwhile.
-    const mustFetch = allowed.some((k) => k.maxAge === 0 && !signalByPath(k.path).permanent);
-    const earlyToken = mustFetch ? this.tokens.lend(session.hash, ref.id) : null;
-    earlyToken?.catch(() => undefined); // awaited in fetch(); this keeps a failure seen first elsewhere from going unhandled
+    // Readings asked with maxAge 0 go upstream whatever the cache holds: fetch the credential meanwhile.
+    const mustFetch = allowed.some((k) => k.maxAge === 0 && !SIGNALS[k.signal].permanent);
+    const earlyCredential = mustFetch ? this.credentials.lend(session.hash, ref) : null;
+    earlyCredential?.catch(() => undefined); // awaited in fetch(); this keeps a failure seen first elsewhere from going unhandled
 
     // The widest maxAge any key allows for each reading: one asked only with maxAge 0 is not read
     // from the cache at all (it could not be fresh enough).
     const widest = new Map<string, number>();
     for (const k of allowed) {
-      const rk = readingKey(k.vehicleId, k.path);
+      const rk = readingKey(k.vehicleId, k.signal);
       widest.set(rk, Math.max(widest.get(rk) ?? 0, k.maxAge));
     }
     const cached = new Map<string, CachedReading>();
     const toRead: ReadingRef[] = [];
     for (const r of refs) {
       const kept = r.units === null ? this.permanent.get(permanentKey(ref.id, r)) : undefined;
-      if (kept) cached.set(readingKey(r.vehicleId, r.path), kept);
-      else if (r.units === null || widest.get(readingKey(r.vehicleId, r.path))! > 0) toRead.push(r);
+      if (kept) cached.set(readingKey(r.vehicleId, r.signal), kept);
+      else if (r.units === null || widest.get(readingKey(r.vehicleId, r.signal))! > 0) toRead.push(r);
     }
     const cachedList = toRead.length ? await this.cache.get(session.hash, ref.id, toRead) : [];
     toRead.forEach((r, i) => {
       const c = cachedList[i];
       if (!c) return;
-      cached.set(readingKey(r.vehicleId, r.path), c);
+      cached.set(readingKey(r.vehicleId, r.signal), c);
       if (r.units === null) this.permanent.set(permanentKey(ref.id, r), c);
     });
 
     const now = Date.now();
     const goodEnough = (k: SignalKey) => {
-      const c = cached.get(readingKey(k.vehicleId, k.path));
-      return c !== undefined && (signalByPath(k.path).permanent || now - c.receivedAt <= k.maxAge * 1000);
+      const c = cached.get(readingKey(k.vehicleId, k.signal));
+      return c !== undefined && (SIGNALS[k.signal].permanent || now - c.receivedAt <= k.maxAge * 1000);
     };
-    const stale = new Map<string, Set<string>>(); // vehicle → paths to ask Smartcar for
-    for (const k of allowed) if (!goodEnough(k)) stale.set(k.vehicleId, (stale.get(k.vehicleId) ?? new Set()).add(k.path));
+    const stale = new Map<string, Set<SignalName>>(); // vehicle → signals to ask Smartcar for
+    for (const k of allowed) if (!goodEnough(k)) stale.set(k.vehicleId, (stale.get(k.vehicleId) ?? new Set<SignalName>()).add(k.signal));
     const staleCount = [...stale.values()].reduce((n, p) => n + p.size, 0);
     metrics.cache.inc({ result: 'hit' }, refs.length - staleCount);
     if (staleCount) metrics.cache.inc({ result: 'miss' }, staleCount);
 
-    const fetched = stale.size ? await this.fetch(session, ref, stale, earlyToken) : new Map<string, Reading | UpstreamError>();
+    const fetched = stale.size ? await this.fetch(session, ref, stale, earlyCredential) : new Map<string, Reading | UpstreamError>();
     const fresh: [ReadingRef, CachedReading][] = [];
     for (const r of refs) {
-      const got = fetched.get(readingKey(r.vehicleId, r.path));
+      const got = fetched.get(readingKey(r.vehicleId, r.signal));
       if (!got || got instanceof UpstreamError) continue;
       const entry: CachedReading = { ...got, receivedAt: now };
       fresh.push([r, entry]);
@@ -169,58 +170,59 @@ export class SignalService {
     this.cache.set(session.hash, ref.id, fresh).catch(() => undefined);
 
     for (const k of allowed) {
-      const rk = readingKey(k.vehicleId, k.path);
+      const rk = readingKey(k.vehicleId, k.signal);
       const r = fetched.get(rk) ?? cached.get(rk);
       results.set(keyOf(k), r === undefined ? new AppError('INTERNAL_SERVER_ERROR', 'Internal server error') : r instanceof UpstreamError ? toAppError(r) : r);
     }
   }
 
   /**
-   * One upstream request per vehicle, all with one token; the paths Smartcar answered 401 to are
-   * retried once with a renewed token.
+   * One upstream request per vehicle, all with one credential; the signals Smartcar answered 401 to
+   * are retried once with a renewed one.
    */
   private async fetch(
     session: Session,
     ref: ConnectionRef,
-    stale: Map<string, Set<string>>,
-    earlyToken: Promise<LentToken> | null,
+    stale: Map<string, Set<SignalName>>,
+    earlyCredential: Promise<LentCredential> | null,
   ): Promise<Map<string, Reading | UpstreamError>> {
     const units = this.options.unitSystem;
     const out = new Map<string, Reading | UpstreamError>();
-    const read = async (token: string, work: [string, string[]][]) => {
-      const answers = await mapSettled(work, VEHICLE_CONCURRENCY, ([vehicleId, paths]) => this.smartcar.vehicleData(token, vehicleId, paths, units));
+    const read = async (lent: LentCredential, work: [string, SignalName[]][]) => {
+      const answers = await mapSettled(work, VEHICLE_CONCURRENCY, ([vehicleId, signals]) => this.smartcar.readSignals(lent.credential, vehicleId, signals, units));
       answers.forEach((a, i) => {
-        const [vehicleId, paths] = work[i]!;
-        if (a.status === 'rejected') throw a.reason; // vehicleData answers every failure; this is a bug
-        for (const p of paths) out.set(readingKey(vehicleId, p), a.value.get(p)!);
+        const [vehicleId, signals] = work[i]!;
+        if (a.status === 'rejected') throw a.reason; // readSignals answers every failure; this is a bug
+        const got: SignalAnswers = a.value;
+        for (const s of signals) out.set(readingKey(vehicleId, s), got.get(s)!);
       });
     };
-    let token = await (earlyToken ?? this.tokens.lend(session.hash, ref.id));
-    await read(token.accessToken, [...stale].map(([v, paths]) => [v, [...paths]]));
-    const rejected: [string, string[]][] = [];
-    for (const [v, paths] of stale) {
-      const again = [...paths].filter((p) => {
-        const r = out.get(readingKey(v, p));
+    let lent = await (earlyCredential ?? this.credentials.lend(session.hash, ref));
+    await read(lent, [...stale].map(([v, signals]) => [v, [...signals]]));
+    const rejected: [string, SignalName[]][] = [];
+    for (const [v, signals] of stale) {
+      const again = [...signals].filter((s) => {
+        const r = out.get(readingKey(v, s));
         return r instanceof UpstreamError && r.isAuthentication;
       });
       if (again.length) rejected.push([v, again]);
     }
     if (rejected.length) {
-      token = await this.tokens.renew(session.hash, ref.id, token);
-      await read(token.accessToken, rejected);
+      lent = await this.credentials.renew(session.hash, ref, lent);
+      await read(lent, rejected);
     }
     return out;
   }
 }
 
-const readingKey = (vehicleId: string, path: string) => `${vehicleId}\n${path}`;
-const permanentKey = (connectionId: string, r: ReadingRef) => `${connectionId}\n${r.vehicleId}\n${r.path}`;
+const readingKey = (vehicleId: string, signal: SignalName) => `${vehicleId}\n${signal}`;
+const permanentKey = (connectionId: string, r: ReadingRef) => `${connectionId}\n${r.vehicleId}\n${r.signal}`;
 
 function uniqueRefs(keys: SignalKey[], units: UnitSystem): ReadingRef[] {
   const seen = new Map<string, ReadingRef>();
   for (const k of keys) {
-    const rk = readingKey(k.vehicleId, k.path);
-    if (!seen.has(rk)) seen.set(rk, { vehicleId: k.vehicleId, path: k.path, units: signalByPath(k.path).permanent ? null : units });
+    const rk = readingKey(k.vehicleId, k.signal);
+    if (!seen.has(rk)) seen.set(rk, { vehicleId: k.vehicleId, signal: k.signal, units: SIGNALS[k.signal].permanent ? null : units });
   }
   return [...seen.values()];
 }

@@ -5,7 +5,7 @@ import { AppError, serviceUnavailable, UpstreamError, type SmartcarDetails } fro
 import { createLogger } from '../../../src/logger';
 import { metrics } from '../../../src/metrics';
 import { keys } from '../../../src/redis';
-import type { SmartcarApi, TokenPair } from '../../../src/smartcar/smartcar.client';
+import type { SmartcarPort, TokenPair } from '../../../src/smartcar/smartcar.port';
 import { TokenCipher } from '../../../src/tokens/token.cipher';
 import { TokenProvider, type LentToken, type RefreshOptions } from '../../../src/tokens/token.provider';
 import { TokenVault } from '../../../src/tokens/token.vault';
@@ -65,7 +65,7 @@ class TokenEndpoint {
       this.received.push(refreshToken);
       return (this.steps.shift() ?? (() => this.rotate()))(refreshToken);
     },
-  } as unknown as SmartcarApi;
+  } as unknown as SmartcarPort;
 
   /** Smartcar rotates: a new pair, valid for `ttlMs`. */
   async rotate(ttlMs = 3_600_000): Promise<TokenPair> {

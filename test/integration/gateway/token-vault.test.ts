@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
 import { keys } from '../../../src/redis';
-import type { TokenPair } from '../../../src/smartcar/smartcar.client';
+import type { TokenPair } from '../../../src/smartcar/smartcar.port';
 import { acquireLock, releaseLock, renewLock, withLease } from '../../../src/tokens/redis-lock';
 import { TokenCipher } from '../../../src/tokens/token.cipher';
 import { TokenVault, UnreadablePairError } from '../../../src/tokens/token.vault';

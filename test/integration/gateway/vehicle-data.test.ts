@@ -158,7 +158,7 @@ test('make, model and year cost Smartcar one request per connection, then nothin
   stack.sim.resetRequests();
   const hash = hashSessionToken(client.cookies.get('sid')!);
   const [connectionKey] = await stack.redis.keys(`${stack.prefix}sess:{${hash}}:conn:*`);
-  const readings = (await stack.redis.hkeys(connectionKey!)).filter((f) => f.startsWith('r:'));
+  const readings = (await stack.redis.hkeys(connectionKey!)).filter((f) => f.startsWith('r2:'));
   expect(readings.length).toBeGreaterThan(0);
   await stack.redis.hdel(connectionKey!, ...readings); // gone from Redis: only the process can answer
   let again: Awaited<ReturnType<typeof client.gql>> | undefined;
