@@ -1,0 +1,168 @@
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { Writable } from 'node:stream';
+import Redis from 'ioredis';
+import { createLogger } from '../../../src/logger';
+import { EventLedger } from '../../../src/live/event-ledger';
+import { WebhookReceiver, type ApplyEvent, type ReceiverOptions } from '../../../src/live/webhook.receiver';
+import { testRedisUrl } from '../../support/gateway';
+
+/** The webhook receiver on the test Redis (its ledger), with a recording apply in place of the cache. */
+
+const AMT = `amt-${randomBytes(8).toString('hex')}`;
+const OPTIONS: ReceiverOptions = { managementToken: AMT, concurrency: 2, maxQueued: 2, applyTimeoutMs: 500 };
+const prefix = `wr${randomBytes(4).toString('hex')}:`;
+let redis: Redis;
+beforeAll(() => {
+  redis = new Redis(testRedisUrl(), { keyPrefix: prefix, maxRetriesPerRequest: 1 });
+});
+afterAll(async () => {
+  const left = await redis.keys(`${prefix}*`);
+  if (left.length) await redis.del(...left.map((k) => k.slice(prefix.length)));
+  redis.disconnect();
+});
+
+const sign = (raw: Buffer, key = AMT) => createHmac('sha256', key).update(raw).digest('hex');
+const state = (eventId = randomUUID(), mode = 'LIVE') =>
+  Buffer.from(
+    JSON.stringify({
+      eventId,
+      eventType: 'VEHICLE_STATE',
+      data: { user: { id: 'u-1' }, vehicle: { id: 'v-1' }, signals: [{ code: 'odometer-traveleddistance', body: { value: 100, unit: 'km' }, status: { value: 'SUCCESS' }, meta: { oemUpdatedAt: 1, retrievedAt: 2 } }] },
+      triggers: [{ type: 'SIGNAL_UPDATED', signal: { code: 'odometer-traveleddistance' } }],
+      meta: { version: '4.0', mode },
+    }),
+  );
+
+function receiver(apply: ApplyEvent, options: Partial<ReceiverOptions> = {}) {
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      logs.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      done();
+    },
+  });
+  return { receiver: new WebhookReceiver(new EventLedger(redis), apply, { ...OPTIONS, ...options }, createLogger('info', sink)), logs };
+}
+
+const recorder = () => {
+  const applied: string[] = [];
+  const apply: ApplyEvent = async (e) => {
+    applied.push(`${e.kind}:${e.eventId}:${e.vehicleId}`);
+  };
+  return { applied, apply };
+};
+
+test('a signed event is applied once, whatever the retries; the answer is 200 each time', async () => {
+  const { applied, apply } = recorder();
+  const { receiver: r } = receiver(apply);
+  const id = randomUUID();
+  const raw = state(id);
+  expect(await r.handle(raw, sign(raw))).toEqual({ status: 200, outcome: 'applied', body: { ok: true } });
+  expect(await r.handle(raw, sign(raw))).toEqual({ status: 200, outcome: 'duplicate', body: { ok: true } });
+  // Another instance, the same Redis: still once.
+  expect((await receiver(apply).receiver.handle(raw, sign(raw))).outcome).toBe('duplicate');
+  expect(applied).toEqual([`state:${id}:v-1`]);
+});
+
+test.each([
+  ['no signature', undefined],
+  ['another key', 'other-key'],
+  ['a signature of other bytes', 'other-bytes'],
+])('%s: 401, nothing applied, nothing remembered', async (_what, how) => {
+  const { applied, apply } = recorder();
+  const { receiver: r, logs } = receiver(apply);
+  const id = randomUUID();
+  const raw = state(id);
+  const header = how === undefined ? undefined : how === 'other-key' ? sign(raw, 'nope') : sign(Buffer.concat([raw, Buffer.from(' ')]));
+  expect(await r.handle(raw, header)).toEqual({ status: 401, outcome: 'bad_signature', body: { error: 'bad signature' } });
+  expect(applied).toEqual([]);
+  expect(await r.handle(raw, sign(raw))).toMatchObject({ status: 200, outcome: 'applied' }); // not marked by the refused one
+  expect(logs.map((l) => JSON.parse(l).msg)).toEqual(['webhook refused: SC-Signature does not match the body (check SMARTCAR_MANAGEMENT_TOKEN)']);
+  expect(logs.join()).not.toContain(AMT);
+});
+
+test('VERIFY is answered with the HMAC of the challenge, signed or not; nothing is applied', async () => {
+  const { applied, apply } = recorder();
+  const { receiver: r } = receiver(apply);
+  const raw = Buffer.from(JSON.stringify({ eventId: 'e', eventType: 'VERIFY', data: { challenge: 'ch-1' }, meta: { version: '4.0' } }));
+  const expected = { status: 200, outcome: 'verified', body: { challenge: createHmac('sha256', AMT).update('ch-1').digest('hex') } };
+  expect(await r.handle(raw, undefined)).toEqual(expected);
+  expect(await r.handle(raw, sign(raw))).toEqual(expected);
+  expect(applied).toEqual([]);
+});
+
+test('not JSON or not an event: 400 when signed, 401 when not; TEST mode and unknown types acknowledged, not applied', async () => {
+  const { applied, apply } = recorder();
+  const { receiver: r } = receiver(apply);
+  const junk = Buffer.from('{"eventType":');
+  expect(await r.handle(junk, sign(junk))).toEqual({ status: 400, outcome: 'bad_payload', body: { error: 'the body is not JSON' } });
+  expect((await r.handle(junk, undefined)).status).toBe(401);
+  const noVehicle = Buffer.from(JSON.stringify({ eventId: 'e', eventType: 'VEHICLE_STATE', data: {} }));
+  expect(await r.handle(noVehicle, sign(noVehicle))).toEqual({ status: 400, outcome: 'bad_payload', body: { error: 'VEHICLE_STATE without data.vehicle.id' } });
+  const test = state(randomUUID(), 'TEST');
+  expect(await r.handle(test, sign(test))).toMatchObject({ status: 200, outcome: 'test' });
+  const other = Buffer.from(JSON.stringify({ eventId: 'e', eventType: 'VEHICLE_CONNECTION_STATUS', data: {} }));
+  expect(await r.handle(other, sign(other))).toMatchObject({ status: 200, outcome: 'ignored' });
+  expect(applied).toEqual([]);
+});
+
+test('an apply that fails or runs too long: 500, released, and the retry applies it', async () => {
+  let fail: 'throw' | 'hang' | null = 'throw';
+  const applied: string[] = [];
+  const { receiver: r } = receiver(async (e) => {
+    if (fail === 'throw') throw new Error('Redis went away');
+    if (fail === 'hang') await new Promise((res) => setTimeout(res, 1_000));
+    applied.push(e.eventId);
+  });
+  const id = randomUUID();
+  const raw = state(id);
+  expect(await r.handle(raw, sign(raw))).toMatchObject({ status: 500, outcome: 'failed' });
+  fail = 'hang';
+  const started = Date.now();
+  expect(await r.handle(raw, sign(raw))).toMatchObject({ status: 500, outcome: 'failed' });
+  expect(Date.now() - started).toBeLessThan(900);
+  fail = null;
+  expect(await r.handle(raw, sign(raw))).toMatchObject({ status: 200, outcome: 'applied' });
+  await new Promise((res) => setTimeout(res, 700)); // the hung one finishes late: it applied too (harmless: newer only)
+  expect(applied).toEqual([id, id]);
+  expect(await r.handle(raw, sign(raw))).toMatchObject({ status: 200, outcome: 'duplicate' });
+});
+
+test('the same event on two deliveries at once: one applies, the other is told to retry (503)', async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((res) => (release = res));
+  const applied: string[] = [];
+  const { receiver: r } = receiver(async (e) => {
+    await gate;
+    applied.push(e.eventId);
+  });
+  const raw = state();
+  const first = r.handle(raw, sign(raw));
+  await new Promise((res) => setTimeout(res, 50));
+  expect(await r.handle(raw, sign(raw))).toMatchObject({ status: 503, outcome: 'in_progress' });
+  release();
+  expect(await first).toMatchObject({ status: 200, outcome: 'applied' });
+  expect(applied).toHaveLength(1);
+});
+
+test('a burst: two applied at once, two wait, the rest refused at once with 503', async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((res) => (release = res));
+  let inFlight = 0;
+  let most = 0;
+  const { receiver: r } = receiver(async () => {
+    most = Math.max(most, ++inFlight);
+    await gate;
+    inFlight--;
+  });
+  const bodies = Array.from({ length: 7 }, () => state());
+  const answers = bodies.map((raw) => r.handle(raw, sign(raw)));
+  const refused = await Promise.race([Promise.all(answers.slice(4)), new Promise((res) => setTimeout(() => res('waited'), 300))]);
+  expect(refused).toEqual([0, 1, 2].map(() => ({ status: 503, outcome: 'busy', body: { error: 'busy: retry later' } })));
+  release();
+  expect((await Promise.all(answers.slice(0, 4))).map((a) => a.outcome)).toEqual(['applied', 'applied', 'applied', 'applied']);
+  expect(most).toBe(2);
+  // Room again afterwards.
+  const again = state();
+  expect((await r.handle(again, sign(again))).outcome).toBe('applied');
+});
