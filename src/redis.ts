@@ -198,6 +198,8 @@ export const keys = {
   appTokenLock: () => 'app:{token}:lock',
   /** A webhook event applied (`d`, a week) or being applied (`p`, seconds): by a hash of its eventId. */
   webhookEvent: (hashedEventId: string) => `wh:evt:${hashedEventId}`,
+  /** Pub/sub channel (not a key): `[sessionHash, vehicleId]` of each vehicle with newer readings. */
+  vehicleUpdates: () => 'live:vehicle-updated',
 };
 
 /** `sess:{<hash>}:conn:<id>` exactly (not its lock or cooldown keys). */
