@@ -48,6 +48,32 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV))
 return 1`;
 
+/**
+ * Writes each reading only where it is newer than the one held (by `dataAge`, the vehicle's own time),
+ * into a connection that still exists; answers the fields written. ARGV: field, JSON, dataAge ('' when
+ * unknown), repeated. A reading of unknown age replaces only a reading of unknown age or none; one held
+ * with an unknown age is replaced by any dated one. Deliveries out of order, retries and two instances
+ * therefore never move a reading back.
+ */
+const SET_IF_NEWER = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+local written = {}
+for i = 1, #ARGV, 3 do
+  local field, json, age = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  local held = redis.call('HGET', KEYS[1], field)
+  local newer = true
+  if held then
+    local ok, cur = pcall(cjson.decode, held)
+    local heldAge = ok and type(cur) == 'table' and type(cur.dataAge) == 'number' and cur.dataAge or nil
+    if heldAge then newer = age ~= nil and age > heldAge end
+  end
+  if newer then
+    redis.call('HSET', KEYS[1], field, json)
+    written[#written + 1] = field
+  end
+end
+return written`;
+
 export class ReadingsCache {
   constructor(private readonly redis: RedisClient) {}
 
@@ -62,6 +88,17 @@ export class ReadingsCache {
     if (entries.length === 0) return;
     const args = entries.flatMap(([ref, r]) => [field(ref), JSON.stringify(r)]);
     await redisCall(() => this.redis.eval(SET_IF_EXISTS, 1, keys.connection(sessionHash, connectionId), ...args));
+  }
+
+  /**
+   * Readings that arrived by themselves (a webhook): each written only if newer than the one held.
+   * Answers the refs written (nothing when the connection is gone).
+   */
+  async setIfNewer(sessionHash: string, connectionId: string, entries: [ReadingRef, CachedReading][]): Promise<ReadingRef[]> {
+    if (entries.length === 0) return [];
+    const args = entries.flatMap(([ref, r]) => [field(ref), JSON.stringify(r), r.dataAge === null ? '' : String(r.dataAge)]);
+    const written = new Set((await redisCall(() => this.redis.eval(SET_IF_NEWER, 1, keys.connection(sessionHash, connectionId), ...args))) as string[]);
+    return entries.filter(([ref]) => written.has(field(ref))).map(([ref]) => ref);
   }
 
   /** After a command: these readings are no longer true. Both unit systems go. */
