@@ -23,7 +23,7 @@ export interface AppToken {
   accessToken: string;
   /** Epoch ms. */
   expiresAt: number;
-  /** Increases with each token stored in Redis: a 401 on version v asks for one newer than v. */
+  /** Increases with each token stored in Redis (the compare-and-set's expected value). */
   version: number;
 }
 
@@ -76,22 +76,25 @@ export class AppTokenProvider {
   async get(): Promise<AppToken> {
     const held = this.held;
     if (held && this.usable(held)) return held;
-    return this.next(held?.version ?? 0, false);
+    return this.next(null);
   }
 
-  /** Smartcar refused `rejected` with a 401: a token newer than it (one fetch for all who saw it). */
+  /**
+   * Smartcar refused `rejected` with a 401: another token (one fetch for all who saw it). Told apart
+   * by the token itself, not its version: a Redis that lost the key starts versions again.
+   */
   renew(rejected: AppToken): Promise<AppToken> {
-    return this.next(rejected.version, true);
+    return this.next(rejected.accessToken);
   }
 
-  /** In-process single-flight around `acquire`. */
-  private async next(seen: number, rejected: boolean): Promise<AppToken> {
+  /** In-process single-flight around `acquire`; `rejected` is the token a 401 refused, if any. */
+  private async next(rejected: string | null): Promise<AppToken> {
     while (this.inflight) {
       const token = await this.inflight.catch(() => null);
-      if (token && (token.version > seen || (!rejected && this.usable(token)))) return token;
       if (!token) break; // that attempt failed: try our own
+      if (this.acceptable(token, rejected) || (rejected === null && this.usable(token))) return token;
     }
-    const attempt = this.acquire(seen, rejected).finally(() => {
+    const attempt = this.acquire(rejected).finally(() => {
       if (this.inflight === attempt) this.inflight = null;
     });
     this.inflight = attempt;
@@ -103,29 +106,29 @@ export class AppTokenProvider {
     return this.now() < t.expiresAt && (this.now() < t.expiresAt - this.options.aheadMs || this.now() < this.quietUntil);
   }
 
-  /** Good enough for this caller: newer than the one it saw rejected, or (no rejection) not due. */
-  private acceptable(t: AppToken, seen: number, rejected: boolean): boolean {
-    if (rejected) return t.version > seen && this.now() < t.expiresAt;
+  /** Good enough for this caller: not the one a 401 refused and not expired, or (no 401) not due. */
+  private acceptable(t: AppToken, rejected: string | null): boolean {
+    if (rejected !== null) return t.accessToken !== rejected && this.now() < t.expiresAt;
     return this.now() < t.expiresAt - this.options.aheadMs;
   }
 
-  private async acquire(seen: number, rejected: boolean): Promise<AppToken> {
+  private async acquire(rejected: string | null): Promise<AppToken> {
     let stored: Stored;
     try {
       stored = await this.read();
     } catch (err) {
       // Redis unavailable: a token this process holds still works; without one there is nothing to do.
-      if (!rejected && this.held && this.now() < this.held.expiresAt) return this.held;
+      if (rejected === null && this.held && this.now() < this.held.expiresAt) return this.held;
       throw err;
     }
-    if (stored.token && this.acceptable(stored.token, seen, rejected)) return this.hold(stored.token);
+    if (stored.token && this.acceptable(stored.token, rejected)) return this.hold(stored.token);
     const lockKey = keys.appTokenLock();
     const deadline = this.now() + this.options.lockTtlMs + 1_000;
     for (;;) {
       const owner = await acquireLock(this.redis, lockKey, this.options.lockTtlMs);
       if (owner) {
         try {
-          return await this.fetchHoldingLock(seen, rejected);
+          return await this.fetchHoldingLock(rejected);
         } finally {
           // Losing this release only delays the next fetch until the TTL ends.
           await releaseLock(this.redis, lockKey, owner).catch((err: unknown) => this.logger.warn({ err: { message: (err as Error).message } }, 'app token lock release failed'));
@@ -133,15 +136,15 @@ export class AppTokenProvider {
       }
       // Another instance is fetching: a token that is still valid serves meanwhile.
       const current = (await this.read()).token ?? this.held;
-      if (current && (this.acceptable(current, seen, rejected) || (!rejected && this.now() < current.expiresAt))) return this.hold(current);
+      if (current && (this.acceptable(current, rejected) || (rejected === null && this.now() < current.expiresAt))) return this.hold(current);
       if (this.now() > deadline) throw new AppError('UPSTREAM_UNAVAILABLE', 'Fetching the Smartcar application token is taking too long. Try again shortly.');
       await sleep(40 + Math.random() * 60);
     }
   }
 
-  private async fetchHoldingLock(seen: number, rejected: boolean): Promise<AppToken> {
+  private async fetchHoldingLock(rejected: string | null): Promise<AppToken> {
     const stored = await this.read();
-    if (stored.token && this.acceptable(stored.token, seen, rejected)) {
+    if (stored.token && this.acceptable(stored.token, rejected)) {
       metrics.appTokens.inc({ outcome: 'reused' });
       return this.hold(stored.token);
     }
@@ -152,7 +155,7 @@ export class AppTokenProvider {
       metrics.appTokens.inc({ outcome: 'failed' });
       const current = stored.token ?? this.held;
       // Ahead of expiry the old token still works: use it, and try again a little later.
-      if (!rejected && current && this.now() < current.expiresAt) {
+      if (rejected === null && current && this.now() < current.expiresAt) {
         this.quietUntil = this.now() + this.options.retryAfterFailureMs;
         this.logger.warn({ err: { name: (err as Error).name, message: (err as Error).message } }, 'app token fetch failed: the current token serves until it expires');
         return this.hold(current);
@@ -171,8 +174,9 @@ export class AppTokenProvider {
     return this.hold({ ...fresh, version: version ?? base + 1 });
   }
 
+  /** The latest token this process has seen is the one it sends. */
   private hold(t: AppToken): AppToken {
-    if (!this.held || t.version >= this.held.version) this.held = t;
+    this.held = t;
     return t;
   }
 

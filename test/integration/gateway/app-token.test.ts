@@ -177,6 +177,16 @@ test('a 401: callers that saw the same token share one renewal, across instances
   expect((await b.get()).version).toBe(2);
   expect(endpoint.calls).toBe(2);
   expect(await calls()).toEqual({ fetched: 2 });
+
+  // Redis lost the token (a flush, a failover): versions start again, and a 401 still costs one fetch.
+  await redis.del(keys.appToken());
+  const current = await a.get();
+  const again = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).renew(current)));
+  expect(endpoint.calls).toBe(3);
+  expect(new Set(again.map((t) => t.accessToken)).size).toBe(1);
+  expect(again[0]!.accessToken).not.toBe(current.accessToken);
+  expect(again[0]!.version).toBe(1);
+  expect((await b.get()).accessToken).toBe(again[0]!.accessToken);
 });
 
 test('a token sealed for another client id is not used: fetched anew, stored over its version', async () => {
