@@ -54,6 +54,7 @@ export function userIdHeader(req: Request): string | undefined {
  */
 export function connectionOf(ctx: V3Context, app: V3App, req: Request, res: Response, vehicleId: string): Connection {
   const fixture = isTestDataApp(app) ? ctx.auth.connections.list({ applicationId: app.applicationId, vehicleId })[0] : undefined;
+  if (isTestDataApp(app) && !fixture) throw v3Errors.vehicleNotFound(vehicleId);
   const userId = userIdHeader(req) ?? fixture?.user.id;
   if (!userId) throw v3Errors.missingUserId();
   recordOf(res).userId = userId;
