@@ -233,14 +233,18 @@ describe('commands', () => {
       const path = (base: string, id: string) => `${base}/commands/executions/${id}`;
       expect((await api.get<V3Execution>(path(ok.base, started.body.data.id), ok.userId)).body.data.attributes.status.value).toBe('PENDING');
       expect((await ok.v2.lockStatus()).isLocked).toBe(true);
-      let done = await api.get<V3Execution>(path(ok.base, started.body.data.id), ok.userId);
-      for (const deadline = Date.now() + 5000; done.body.data.attributes.status.value === 'PENDING' && Date.now() < deadline; ) {
-        await new Promise((r) => setTimeout(r, 50));
-        done = await api.get<V3Execution>(path(ok.base, started.body.data.id), ok.userId);
-      }
+      const settled = async (base: string, id: string, userId: string) => {
+        let res = await api.get<V3Execution>(path(base, id), userId);
+        for (const deadline = Date.now() + 5000; res.body.data.attributes.status.value === 'PENDING' && Date.now() < deadline; ) {
+          await new Promise((r) => setTimeout(r, 50));
+          res = await api.get<V3Execution>(path(base, id), userId);
+        }
+        return res;
+      };
+      const done = await settled(ok.base, started.body.data.id, ok.userId);
       expect([done.status, done.body.data.attributes.status]).toEqual([200, { value: 'SUCCESS' }]);
       expect((await ok.v2.lockStatus()).isLocked).toBe(false);
-      const failed = await api.get<V3Execution>(path(asleep.base, failing.body.data.id), asleep.userId);
+      const failed = await settled(asleep.base, failing.body.data.id, asleep.userId);
       expect(failed.body.data.attributes.status).toMatchObject({ value: 'ERROR', error: { type: 'VEHICLE_STATE', code: 'ASLEEP' } });
       expect((await api.get(path(ok.base, 'exec_nope'), ok.userId)).status).toBe(404);
       expect((await api.get(path(asleep.base, started.body.data.id), asleep.userId)).status).toBe(404);
