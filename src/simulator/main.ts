@@ -1,3 +1,4 @@
+import { banner } from './banner';
 import { startSimulator } from './server';
 import { checkV3Setting } from './v3/settings';
 
@@ -37,10 +38,7 @@ async function main(): Promise<void> {
     webhookUrl: webhookUrlFrom('SIMULATOR_WEBHOOK_URL'),
     webhookRetryScale: numberFrom('SIMULATOR_WEBHOOK_RETRY_SCALE', undefined),
   });
-  const lines = (env: Record<string, string>) => Object.entries(env).map(([k, v]) => `export ${k}=${v}`).join('\n');
-  console.log(`Smartcar simulator listening on ${sim.origin}\n\nPoint an SDK (or this gateway) at it:\n\n${lines(sim.env)}\n`);
-  console.log(`For API v3 (webhooks to ${sim.webhookStatus().url ?? 'nowhere: set SIMULATOR_WEBHOOK_URL'}):\n\n${lines(sim.v3Env)}\n`);
-  console.log(`Controls: ${sim.origin}/__simulator (requests, config, faults, users). Ctrl-C to stop.`);
+  console.log(banner(sim));
   const stop = () => void sim.stop().then(() => process.exit(0));
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

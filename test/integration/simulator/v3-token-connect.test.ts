@@ -1,5 +1,6 @@
 import smartcar from 'smartcar';
 import { startSimulator, type RunningSimulator } from '../../../src/simulator';
+import { banner } from '../../../src/simulator/banner';
 import { completeConsent, openConsent } from '../../support/connect';
 import { appToken, connectUrl, connectV3, sdk, v3Client, type V3Client, type V3Connection, type V3Errors, type V3Page } from './v3-support';
 
@@ -192,4 +193,29 @@ describe("v2's management API (the SDK's getConnections / deleteConnections, Bas
 
     await expect(sdk.getConnections('wrong-token')).rejects.toMatchObject({ statusCode: 401, type: 'AUTHENTICATION' });
   });
+});
+
+test('`npm run simulator` prints the v2 export block, then the v3 one with every v3 origin', () => {
+  const text = banner(sim);
+  const v2 = text.indexOf(`export SMARTCAR_CLIENT_ID=${sim.client.clientId}`);
+  const v3 = text.indexOf('export SMARTCAR_API_VERSION=3');
+  expect(v2).toBeGreaterThan(0);
+  expect(v3).toBeGreaterThan(v2);
+  const v3Lines = text.slice(v3).split('\n').filter((l) => l.startsWith('export '));
+  expect(v3Lines).toEqual([
+    'export SMARTCAR_API_VERSION=3',
+    `export SMARTCAR_CLIENT_ID=${sim.v3.clientId}`,
+    `export SMARTCAR_CLIENT_SECRET=${sim.v3.clientSecret}`,
+    `export SMARTCAR_APPLICATION_ID=${sim.client.clientId}`,
+    `export SMARTCAR_MANAGEMENT_TOKEN=${sim.v3.managementToken}`,
+    `export SMARTCAR_WEBHOOK_ID=${sim.v3.webhookId}`,
+    `export SMARTCAR_IAM_ORIGIN=${sim.origin}`,
+    `export SMARTCAR_API_V3_ORIGIN=${sim.origin}`,
+    `export SMARTCAR_MANAGEMENT_API_V3_ORIGIN=${sim.origin}`,
+    `export SMARTCAR_CONNECT_ORIGIN=${sim.origin}`,
+  ]);
+  expect(sim.v3.clientId).toMatch(/^client_[0-9a-f]{32}$/);
+  expect(sim.v3.applicationId).toBe(sim.client.clientId);
+  // v2 tests keep using `env` unchanged.
+  expect(Object.keys(sim.env)).toEqual(['SMARTCAR_AUTH_ORIGIN', 'SMARTCAR_API_ORIGIN', 'SMARTCAR_MANAGEMENT_API_ORIGIN', 'SMARTCAR_CLIENT_ID', 'SMARTCAR_CLIENT_SECRET']);
 });
