@@ -46,10 +46,15 @@ export function clientCredentialsOf(authorization: string | undefined, body: Rec
 export class AppTokens {
   private readonly tokens = new Map<string, { app: V3App; expiresAt: number }>();
 
-  constructor(private readonly opts: ResolvedOptions) {}
+  /** The registered applications are fixed at start. */
+  private readonly registered: V3App[];
+
+  constructor(private readonly opts: ResolvedOptions) {
+    this.registered = opts.clients.map((client) => ({ applicationId: client.clientId, client, credentials: v3CredentialsOf(client) }));
+  }
 
   apps(): V3App[] {
-    return this.opts.clients.map((client) => ({ applicationId: client.clientId, client, credentials: v3CredentialsOf(client) }));
+    return this.registered;
   }
 
   app(applicationId: string): V3App | undefined {
