@@ -2,7 +2,7 @@ import express, { type Request, type Response, type Router } from 'express';
 import type { Connection } from '../connections';
 import { ApiError, apiErrors } from '../errors';
 import type { V3App } from './app.tokens';
-import { appOf, pageOf, paged, recordOf, userIdHeader, v3Handler, type V3Context } from './context';
+import { appOf, found, pageOf, paged, recordOf, userIdHeader, v3Handler, type V3Context } from './context';
 import { v3Errors } from './errors';
 import { vehicleAttributes } from './vehicle.view';
 
@@ -71,9 +71,7 @@ export function connectionsRoutes(ctx: V3Context): Router {
     '/v3/connections/:id',
     v3Handler((req, res) => {
       const app = appOf(ctx, req, res);
-      const c = store.get(app.applicationId, (req.params as { id: string }).id);
-      if (!c) throw v3Errors.notFound();
-      res.json({ data: connectionResource(ctx, c) });
+      res.json({ data: connectionResource(ctx, found(store.get(app.applicationId, (req.params as { id: string }).id))) });
     }),
   );
 
@@ -81,8 +79,7 @@ export function connectionsRoutes(ctx: V3Context): Router {
     '/v3/connections/:id',
     v3Handler((req, res) => {
       const app = appOf(ctx, req, res);
-      const c = store.get(app.applicationId, (req.params as { id: string }).id);
-      if (!c) throw v3Errors.notFound();
+      const c = found(store.get(app.applicationId, (req.params as { id: string }).id));
       recordOf(res).vehicleId = c.vehicle.id;
       revoke(ctx, store.removeWhere({ applicationId: app.applicationId, userId: c.user.id, vehicleId: c.vehicle.id }));
       res.status(204).end();

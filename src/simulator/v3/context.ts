@@ -64,6 +64,12 @@ export function connectionOf(ctx: V3Context, app: V3App, req: Request, res: Resp
   throw v3Errors.vehicleNotFound(vehicleId);
 }
 
+/** The resource, or `404 RESOURCE_NOT_FOUND`. */
+export function found<T>(x: T | undefined): T {
+  if (x === undefined) throw v3Errors.notFound();
+  return x;
+}
+
 /** `page`/`pageSize` (or JSON:API's `page[number]`/`page[size]`): default 1 and 10, size at most 100. */
 export function pageOf(q: Record<string, unknown>): { page: number; size: number } {
   const raw = (a: string, b: string) => (typeof q[a] === 'string' ? q[a] : typeof q[b] === 'string' ? q[b] : undefined);

@@ -1,5 +1,5 @@
 import express, { type Router } from 'express';
-import { appOf, pageOf, paged, recordOf, v3Handler, type V3Context } from './context';
+import { appOf, found, pageOf, paged, recordOf, v3Handler, type V3Context } from './context';
 import { v3Errors } from './errors';
 import { vehicleAttributes } from './vehicle.view';
 import type { Subscription } from './webhooks';
@@ -58,9 +58,7 @@ export function subscriptionsRoutes(ctx: V3Context): Router {
     '/:id',
     v3Handler((req, res) => {
       const app = appOf(ctx, req, res);
-      const s = ctx.webhooks.get(app.applicationId, (req.params as { id: string }).id);
-      if (!s) throw v3Errors.notFound();
-      res.json({ data: resource(s) });
+      res.json({ data: resource(found(ctx.webhooks.get(app.applicationId, (req.params as { id: string }).id))) });
     }),
   );
 
@@ -68,9 +66,7 @@ export function subscriptionsRoutes(ctx: V3Context): Router {
     '/:id',
     v3Handler((req, res) => {
       const app = appOf(ctx, req, res);
-      const s = ctx.webhooks.get(app.applicationId, (req.params as { id: string }).id);
-      if (!s) throw v3Errors.notFound();
-      ctx.webhooks.remove(s.id);
+      ctx.webhooks.remove(found(ctx.webhooks.get(app.applicationId, (req.params as { id: string }).id)).id);
       res.status(204).end();
     }),
   );

@@ -1,6 +1,6 @@
 import express, { type Router } from 'express';
 import { commandDef } from './commands';
-import { appOf, connectionOf, pageOf, paged, recordOf, userIdHeader, v3Handler, type V3Context } from './context';
+import { appOf, connectionOf, found, pageOf, paged, recordOf, userIdHeader, v3Handler, type V3Context } from './context';
 import { v3Errors } from './errors';
 import { carFault } from './signals';
 import { signalsOf, vehicleAttributes } from './vehicle.view';
@@ -59,9 +59,7 @@ export function vehiclesRoutes(ctx: V3Context): Router {
     v3Handler((req, res) => {
       const c = readable(req, res);
       const code = (req.params as { code: string }).code;
-      const signal = signalsOf(auth, ctx.unreported, c, opts.now()).find((s) => s.id === code);
-      if (!signal) throw v3Errors.notFound();
-      res.json(signal);
+      res.json(found(signalsOf(auth, ctx.unreported, c, opts.now()).find((s) => s.id === code)));
     }),
   );
 
@@ -95,9 +93,7 @@ export function vehiclesRoutes(ctx: V3Context): Router {
       const app = appOf(ctx, req, res);
       const p = req.params as { id: string; executionId: string };
       connectionOf(ctx, app, req, res, p.id);
-      const execution = ctx.executions.get(app.applicationId, p.id, p.executionId);
-      if (!execution) throw v3Errors.notFound();
-      res.json({ data: execution });
+      res.json({ data: found(ctx.executions.get(app.applicationId, p.id, p.executionId)) });
     }),
   );
 
