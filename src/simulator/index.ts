@@ -7,4 +7,4 @@ export { userFor, FIXED_USERS, type SimUser, type SimVehicle, type Fault } from 
 export { PERMISSIONS, ALL_PERMISSIONS } from './permissions';
 export type { V3Credentials } from './v3/credentials';
 export type { V3Identity, DeliveryRecord, WebhookStatus } from './v3';
-export { sign as signWebhookBody } from './v3/webhooks';
+export { sign as signWebhookBody } from './v3/webhook.payloads';

@@ -12,7 +12,8 @@ import { subscriptionsRoutes } from './subscriptions.routes';
 import { recordTestData } from './test.data';
 import { Unreported } from './vehicle.view';
 import { vehiclesRoutes } from './vehicles.routes';
-import { Webhooks, type DeliveryRecord, type WebhookStatus } from './webhooks';
+import type { DeliveryRecord } from './webhook.delivery';
+import { Webhooks, type WebhookStatus } from './webhooks';
 
 /**
  * API v3 on the simulator's one origin: the token endpoint (`/oauth2/token`), the Vehicle API, the

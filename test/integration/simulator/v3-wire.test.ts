@@ -4,7 +4,7 @@ import { pageOf, paged } from '../../../src/simulator/v3/context';
 import { docUrl, V3Error } from '../../../src/simulator/v3/errors';
 import { checkV3Setting } from '../../../src/simulator/v3/settings';
 import type { SignalResource } from '../../../src/simulator/v3/signals';
-import { errorGroups, valuesOf } from '../../../src/simulator/v3/webhooks';
+import { errorChanges, errorGroups, valuesOf } from '../../../src/simulator/v3/webhook.payloads';
 
 /** The pure pieces of the simulator's API v3, table by table (no server). */
 
@@ -97,4 +97,12 @@ test('valuesOf: a change is judged on status and body, never on the timestamps',
   const unlocked = { ...signal('closure-islocked', { value: 'SUCCESS' }, { value: false }), meta: a.meta };
   expect(valuesOf([a]).get('closure-islocked')).toBe(valuesOf([later]).get('closure-islocked'));
   expect(valuesOf([a]).get('closure-islocked')).not.toBe(valuesOf([unlocked]).get('closure-islocked'));
+});
+
+test('errorChanges: new groups are ERROR, gone ones RESOLVED, unchanged ones not repeated', () => {
+  const asleepNow = errorGroups([signal('odometer-traveleddistance', asleep)]);
+  const none = errorGroups([signal('odometer-traveleddistance', { value: 'SUCCESS' }, { value: 1 })]);
+  expect(errorChanges(new Map(), asleepNow).map((e) => [e.code, e.state, e.docURL])).toEqual([['ASLEEP', 'ERROR', 'https://smartcar.com/docs/errors/api-errors/vehicle-state-errors#asleep']]);
+  expect(errorChanges(asleepNow, asleepNow)).toEqual([]);
+  expect(errorChanges(asleepNow, none).map((e) => [e.code, e.state, e.signals.map((s) => s.code)])).toEqual([['ASLEEP', 'RESOLVED', ['odometer-traveleddistance']]]);
 });
