@@ -13,7 +13,7 @@ import { signalsOf, type Unreported } from './vehicle.view';
  * Setting or changing the URL sends `VERIFY` (the answer must be the HMAC of the challenge); only a
  * verified webhook gets events, and verifying it sends `FIRST_DELIVERY` to every vehicle subscribed
  * (as subscribing does). Then `VEHICLE_STATE` (every signal, a `SIGNAL_UPDATED` trigger per signal
- * changed since the last delivery to that subscription) when a subscribed car changes (a v3
+ * changed since the last delivery to that subscription) when a subscribed car changes (a v2 or v3
  * command at once, anything at the periodic poll), and `VEHICLE_ERROR` when its errors appear or
  * resolve. Nothing is queued while the webhook is not verified.
  */
@@ -136,6 +136,11 @@ export class Webhooks {
     const app = this.tokens.app(applicationId);
     if (!app) return;
     for (const s of this.list(applicationId, { vehicleId })) this.update(app, s, false);
+  }
+
+  /** A v2 command ran on this car: every application's subscriptions of it get what changed. */
+  carChanged(vehicleId: string): void {
+    for (const app of this.tokens.apps()) this.vehicleChanged(app.applicationId, vehicleId);
   }
 
   /** `POST /__simulator/vehicles/:id/webhook`: one VEHICLE_STATE per subscription of that car now. Returns how many. */

@@ -2,6 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import smartcar from 'smartcar';
 import { startSimulator, type RunningSimulator } from '../../../src/simulator';
 import { appToken, connectV3, sdk, v3Client, type V3Client, type V3Errors } from './v3-support';
 
@@ -76,6 +77,7 @@ beforeAll(async () => {
   await once(receiver, 'listening');
   receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
   sim = await startSimulator({ now: () => clock, webhookRetryScale: 0.001, webhookPollMs: 50 });
+  for (const [k, v] of Object.entries(sim.env)) process.env[k] = v;
   api = v3Client(sim, () => token);
   token = await appToken(sim);
 });
@@ -174,6 +176,26 @@ test('a command sends VEHICLE_STATE with SIGNAL_UPDATED for what it changed', as
   expect(update.event.triggers![0]!.signal).toEqual({ name: expect.any(String), group: 'Closure', code: expect.stringMatching(/^closure-/) });
   expect(update.event.data.signals.find((s) => s.code === 'closure-islocked')!.body).toEqual({ value: false });
   expect(sdk.verifyPayload(sim.v3.managementToken, update.headers['sc-signature'] as string, update.event)).toBe(true);
+});
+
+test('a v2 command on the same car sends VEHICLE_STATE at once', async () => {
+  const username = 'v3-hook-v2cmd@example.com';
+  const before = received.length;
+  const { cars } = await subscribe(username);
+  const car = cars[0]!;
+  await waitFor('FIRST_DELIVERY', () => eventsAfter(before, 'VEHICLE_STATE').find((r) => r.event.data.vehicle.id === car.id));
+  const back = await connectV3(sim, username);
+  const auth = new smartcar.AuthClient({ clientId: sim.client.clientId, clientSecret: sim.client.clientSecret, redirectUri: 'https://app.example/callback' });
+  const access = await auth.exchangeCode(back.get('code')!);
+  sim.configure({ webhookPollMs: 0 });
+  try {
+    const mark = received.length;
+    await new smartcar.Vehicle(car.id, access.accessToken).unlock();
+    const update = await waitFor('the update', () => eventsAfter(mark, 'VEHICLE_STATE').find((r) => r.event.data.vehicle.id === car.id));
+    expect(update.event.triggers!.map((t) => t.signal.code)).toContain('closure-islocked');
+  } finally {
+    sim.configure({ webhookPollMs: 50 });
+  }
 });
 
 test('readings that change with time send VEHICLE_STATE on the next poll', async () => {
