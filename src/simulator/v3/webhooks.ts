@@ -215,10 +215,20 @@ export class Webhooks {
     if (errors.length > 0) this.emit(app, errorEvent(app, snap.c, snap.externalId, errors));
   }
 
+  /**
+   * VERIFY, retried on the delivery schedule while nobody answers (a receiver that is not listening
+   * yet, e.g. a gateway starting after its simulator); an answer, right or wrong, is final.
+   */
   private async verify(app: V3App, h: Hook, url: string): Promise<void> {
     const challenge = randomBytes(16).toString('hex');
-    const { status, text } = await this.delivery.once(url, app.credentials.managementToken, verifyEvent(app, challenge), new Date(this.opts.now()).toISOString());
-    if (h.url !== url) return;
+    const event = verifyEvent(app, challenge);
+    let answered: { status: number; text: string };
+    for (let attempt = 1; ; attempt++) {
+      answered = await this.delivery.once(url, app.credentials.managementToken, event, attempt, new Date(this.opts.now()).toISOString());
+      if (h.url !== url) return;
+      if (answered.status !== 0 || !(await this.delivery.pause(attempt)) || h.url !== url) break;
+    }
+    const { status, text } = answered;
     let answer: unknown;
     try {
       answer = (JSON.parse(text) as { challenge?: unknown }).challenge;

@@ -134,6 +134,36 @@ test('VERIFY: a wrong hash leaves the webhook unverified; the right one verifies
   expect(((await bad.json()) as { error: string }).error).toBe('bad value for "webhookUrl"; bad value for "webhookFault"');
 });
 
+test('VERIFY is retried on the schedule while nobody listens yet, and a late receiver verifies the webhook', async () => {
+  const late = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const event = JSON.parse(Buffer.concat(chunks).toString('utf8')) as WebhookEvent;
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ challenge: sdk.hashChallenge(sim.v3.managementToken, event.data.challenge!) }));
+    });
+  });
+  late.listen(0, '127.0.0.1');
+  await once(late, 'listening');
+  const port = (late.address() as AddressInfo).port;
+  late.close();
+  await once(late, 'close');
+  try {
+    sim.configure({ webhookRetryScale: 0.01, webhookUrl: `http://127.0.0.1:${port}/late` });
+    await waitFor('a first attempt', () => sim.webhookDeliveries().some((d) => d.eventType === 'VERIFY' && d.status === 0));
+    late.listen(port, '127.0.0.1');
+    await once(late, 'listening');
+    await waitFor('verified', () => sim.webhookStatus().status === 'verified');
+    const attempts = sim.webhookDeliveries().filter((d) => d.eventType === 'VERIFY').slice(-2);
+    expect(attempts.map((d) => d.status)).toEqual([0, 200]);
+    expect(attempts[0]!.eventId).toBe(attempts[1]!.eventId);
+  } finally {
+    late.close();
+    sim.configure({ webhookRetryScale: 0.001, webhookUrl: `${receiverUrl}/hook` });
+    await waitFor('verified again', () => sim.webhookStatus().status === 'verified');
+  }
+});
+
 test('subscribing sends FIRST_DELIVERY: every signal, signed; a second subscription is 409', async () => {
   const before = received.length;
   const { userId, cars } = await subscribe('v3-hook-first+ev@example.com');
