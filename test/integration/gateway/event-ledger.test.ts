@@ -1,17 +1,12 @@
-import { randomBytes, randomUUID } from 'node:crypto';
-import Redis from 'ioredis';
+import { randomUUID } from 'node:crypto';
+import type Redis from 'ioredis';
 import { EventLedger } from '../../../src/live/event-ledger';
-import { testRedisUrl } from '../../support/gateway';
+import { privateKeyspace } from '../../support/redis';
 
-const prefix = `el${randomBytes(4).toString('hex')}:`;
+const { prefix, redis: keyspace } = privateKeyspace('el');
 let redis: Redis;
 beforeAll(() => {
-  redis = new Redis(testRedisUrl(), { keyPrefix: prefix, maxRetriesPerRequest: 1 });
-});
-afterAll(async () => {
-  const left = await redis.keys(`${prefix}*`);
-  if (left.length) await redis.del(...left.map((k) => k.slice(prefix.length)));
-  redis.disconnect();
+  redis = keyspace();
 });
 
 test('claimed once; in progress for the others meanwhile; done for a week; a release lets the next retry apply it', async () => {

@@ -1,22 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
 import { keys } from '../../../src/redis';
 import { ReadingsCache, type CachedReading, type ReadingRef } from '../../../src/vehicles/readings.cache';
-import { testRedisUrl } from '../../support/gateway';
+import { privateKeyspace } from '../../support/redis';
 
 /** The readings cache's "newer only" write (webhooks), on the test Redis. */
 
-const prefix = `rc${randomBytes(4).toString('hex')}:`;
+const { redis: keyspace } = privateKeyspace('rc');
 let redis: Redis;
 let cache: ReadingsCache;
 beforeAll(() => {
-  redis = new Redis(testRedisUrl(), { keyPrefix: prefix, maxRetriesPerRequest: 1 });
+  redis = keyspace();
   cache = new ReadingsCache(redis);
-});
-afterAll(async () => {
-  const left = await redis.keys(`${prefix}*`);
-  if (left.length) await redis.del(...left.map((k) => k.slice(prefix.length)));
-  redis.disconnect();
 });
 
 const odometer: ReadingRef = { vehicleId: 'v1', signal: 'odometer', units: 'metric' };

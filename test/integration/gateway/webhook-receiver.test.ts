@@ -1,24 +1,19 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
 import { createLogger } from '../../../src/logger';
 import { EventLedger } from '../../../src/live/event-ledger';
 import { WebhookReceiver, type ApplyEvent, type ReceiverOptions } from '../../../src/live/webhook.receiver';
-import { testRedisUrl } from '../../support/gateway';
+import { privateKeyspace } from '../../support/redis';
 
 /** The webhook receiver on the test Redis (its ledger), with a recording apply in place of the cache. */
 
 const AMT = `amt-${randomBytes(8).toString('hex')}`;
 const OPTIONS: ReceiverOptions = { managementToken: AMT, concurrency: 2, maxQueued: 2, applyTimeoutMs: 500 };
-const prefix = `wr${randomBytes(4).toString('hex')}:`;
+const { redis: keyspace } = privateKeyspace('wr');
 let redis: Redis;
 beforeAll(() => {
-  redis = new Redis(testRedisUrl(), { keyPrefix: prefix, maxRetriesPerRequest: 1 });
-});
-afterAll(async () => {
-  const left = await redis.keys(`${prefix}*`);
-  if (left.length) await redis.del(...left.map((k) => k.slice(prefix.length)));
-  redis.disconnect();
+  redis = keyspace();
 });
 
 const sign = (raw: Buffer, key = AMT) => createHmac('sha256', key).update(raw).digest('hex');
@@ -132,10 +127,13 @@ test('the same event on two deliveries at once: one applies, the other is told t
   let release!: () => void;
   const gate = new Promise<void>((res) => (release = res));
   const applied: string[] = [];
-  const { receiver: r } = receiver(async (e) => {
-    await gate;
-    applied.push(e.eventId);
-  });
+  const { receiver: r } = receiver(
+    async (e) => {
+      await gate;
+      applied.push(e.eventId);
+    },
+    { applyTimeoutMs: 10_000 },
+  );
   const raw = state();
   const first = r.handle(raw, sign(raw));
   await new Promise((res) => setTimeout(res, 50));
@@ -150,11 +148,14 @@ test('a burst: two applied at once, two wait, the rest refused at once with 503'
   const gate = new Promise<void>((res) => (release = res));
   let inFlight = 0;
   let most = 0;
-  const { receiver: r } = receiver(async () => {
-    most = Math.max(most, ++inFlight);
-    await gate;
-    inFlight--;
-  });
+  const { receiver: r } = receiver(
+    async () => {
+      most = Math.max(most, ++inFlight);
+      await gate;
+      inFlight--;
+    },
+    { applyTimeoutMs: 10_000 }, // not what this test is about (a loaded machine is slow)
+  );
   const bodies = Array.from({ length: 7 }, () => state());
   const answers = bodies.map((raw) => r.handle(raw, sign(raw)));
   const refused = await Promise.race([Promise.all(answers.slice(4)), new Promise((res) => setTimeout(() => res('waited'), 300))]);
