@@ -1,0 +1,70 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { apiErrors } from './errors';
+import { DEFAULT_CLIENT, type SimClient } from './options';
+
+/**
+ * v2's webhook subscriptions (`POST` / `DELETE /v2.0/vehicles/{id}/webhooks/{webhookId}`): a vehicle
+ * subscribes with its access token; it is unsubscribed with the Application Management Token (AMT).
+ * Each application has one webhook. Its id and the AMT are the ones `npm run simulator` prints for v3.
+ */
+
+export interface WebhookCredentials {
+  webhookId: string;
+  managementToken: string;
+}
+
+/** The built-in application's; any other's derive from its secret (stable, not guessable from its id). */
+export function webhookCredentialsOf(client: SimClient): WebhookCredentials {
+  if (client.clientId === DEFAULT_CLIENT.clientId && client.clientSecret === DEFAULT_CLIENT.clientSecret) {
+    return { webhookId: '5a8e2c1d-7b3f-4e9a-8c6d-2f1e0b9a7c53', managementToken: 'simulator-amt-3f5d7b9e1a2c4e6f8091a3b5' };
+  }
+  const h = (purpose: string) => createHash('sha256').update(`${purpose}:${client.clientSecret}`).digest('hex');
+  const w = h('webhook');
+  return {
+    webhookId: `${w.slice(0, 8)}-${w.slice(8, 12)}-4${w.slice(13, 16)}-a${w.slice(17, 20)}-${w.slice(20, 32)}`,
+    managementToken: h('amt').slice(0, 40),
+  };
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function same(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export class V2Webhooks {
+  /** `clientId vehicleId webhookId` of each subscription. */
+  private readonly subscriptions = new Set<string>();
+
+  constructor(private readonly clients: () => SimClient[]) {}
+
+  /** Smartcar's VALIDATION for a webhook id that is malformed or not this application's. */
+  private check(client: SimClient, webhookId: string): void {
+    if (!UUID.test(webhookId)) throw apiErrors.validation('"webhookId" must be a UUID.', 'webhookId');
+    if (webhookId !== webhookCredentialsOf(client).webhookId) {
+      throw apiErrors.validation(`No webhook with id ${webhookId} exists for this application.`, 'webhookId');
+    }
+  }
+
+  subscribe(client: SimClient, vehicleId: string, webhookId: string): { webhookId: string; vehicleId: string } {
+    this.check(client, webhookId);
+    this.subscriptions.add(`${client.clientId} ${vehicleId} ${webhookId}`);
+    return { webhookId, vehicleId };
+  }
+
+  /** The AMT in `Authorization: Bearer` names the application; unsubscribing twice succeeds. */
+  unsubscribe(authorization: string | undefined, vehicleId: string, webhookId: string): { status: string } {
+    const token = /^Bearer\s+(\S+)$/i.exec(authorization ?? '')?.[1] ?? '';
+    const client = this.clients().find((c) => same(webhookCredentialsOf(c).managementToken, token));
+    if (!client) throw apiErrors.authentication();
+    this.check(client, webhookId);
+    this.subscriptions.delete(`${client.clientId} ${vehicleId} ${webhookId}`);
+    return { status: 'success' };
+  }
+
+  isSubscribed(clientId: string, vehicleId: string, webhookId: string): boolean {
+    return this.subscriptions.has(`${clientId} ${vehicleId} ${webhookId}`);
+  }
+}
