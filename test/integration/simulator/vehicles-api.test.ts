@@ -93,7 +93,7 @@ test('every read of an EV and of a fuel car, with metadata and units', async () 
   await expect(ford.battery()).rejects.toMatchObject({ statusCode: 501, type: 'COMPATIBILITY', code: 'VEHICLE_NOT_CAPABLE' });
 
   const paths = sim.requests().filter((r) => r.vehicleId === fordId).map((r) => `${r.method} ${r.endpoint}`);
-  expect(paths).toEqual(['GET /', 'GET /vin', 'GET /fuel', 'GET /engine/oil', 'GET /tires/pressure', 'GET /tires/pressure', 'GET /location', 'GET /security', 'GET /permissions', 'GET /battery']);
+  expect(paths).toEqual(['GET /', 'GET /vin', 'GET /fuel', 'GET /engine/oil', 'GET /tires/pressure', 'GET /tires/pressure', 'GET /location', 'GET /security', 'GET /permissions', 'GET /permissions', 'GET /battery']);
 });
 
 test('readings move plausibly over time: the odometer never goes back', async () => {
