@@ -5,7 +5,8 @@ import { DEFAULT_CLIENT, type SimClient } from './options';
 /**
  * v2's webhook subscriptions (`POST` / `DELETE /v2.0/vehicles/{id}/webhooks/{webhookId}`): a vehicle
  * subscribes with its access token; it is unsubscribed with the Application Management Token (AMT).
- * Each application has one webhook. Its id and the AMT are the ones `npm run simulator` prints for v3.
+ * Each application has one webhook; its id and the AMT are fixed for the built-in application and derived
+ * from the secret for any other (the same values as its API v3 credentials).
  */
 
 export interface WebhookCredentials {
