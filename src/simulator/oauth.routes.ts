@@ -135,7 +135,7 @@ export function oauthRoutes(auth: AuthState): Router {
     chooseBrand(request, body);
     const params = answerOf(auth, request, approve, username);
     if (params.code || params.vehicle_id) {
-      res.cookie(CONNECT_COOKIE, auth.rememberLogin(username), { httpOnly: true, sameSite: 'lax', path: '/oauth' });
+      res.cookie(CONNECT_COOKIE, auth.rememberLogin(username), { httpOnly: true, sameSite: 'lax', path: req.baseUrl || '/' });
     }
     res.redirect(302, withParams(request.returnTo, params));
   });
