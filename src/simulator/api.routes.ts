@@ -1,11 +1,13 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { AuthState, Grant } from './auth.state';
-import { ApiError, apiErrors } from './errors';
+import { compatibilityByVin, compatibilityMatrix } from './compatibility';
+import { ApiError, apiErrors, OAuthError } from './errors';
 import type { ResolvedOptions } from './options';
 import type { RecordDraft } from './recorder';
 import type { UnitSystem } from './readings';
 import { dataAge } from './readings';
 import { faultError, findEndpoint, pagingOf, type Endpoint } from './vehicle.endpoints';
+import { V2Webhooks } from './v2.webhooks';
 import type { SimVehicle } from './world';
 
 /** The Vehicles API v2.0: `/v2.0/user/`, `/v2.0/vehicles/`, and the per-vehicle endpoints and batch. */
@@ -29,7 +31,7 @@ function unitSystemOf(req: Request): UnitSystem {
   const u = req.headers['sc-unit-system'];
   if (u === undefined || u === 'metric') return 'metric';
   if (u === 'imperial') return 'imperial';
-  throw apiErrors.validation('"sc-unit-system" must be one of [metric, imperial].');
+  throw apiErrors.validation('"sc-unit-system" must be one of [metric, imperial].', 'sc-unit-system');
 }
 
 function queryOf(req: Request): Record<string, string> {
@@ -40,6 +42,36 @@ function queryOf(req: Request): Record<string, string> {
 
 export function apiRoutes(auth: AuthState, opts: ResolvedOptions): Router {
   const router = express.Router();
+  const webhooks = new V2Webhooks(() => opts.clients);
+
+  /**
+   * The v2 routes that take no access token: the Compatibility API (HTTP Basic, the client's id and
+   * secret) and unsubscribing a webhook (the Application Management Token). Null: not one of them.
+   */
+  function applicationRoute(req: Request, parts: string[]): Answer | null {
+    if (req.method === 'GET' && parts[1] === 'compatibility' && parts.length <= 3) {
+      if (parts.length === 3 && parts[2] !== 'matrix') return null;
+      try {
+        auth.authenticateClient(req.headers.authorization);
+      } catch (e) {
+        if (e instanceof OAuthError) throw apiErrors.authentication();
+        throw e;
+      }
+      const q = queryOf(req);
+      return { status: 200, body: parts.length === 2 ? compatibilityByVin(q) : compatibilityMatrix(q), headers: {} };
+    }
+    if (req.method === 'DELETE' && parts[1] === 'vehicles' && parts[3] === 'webhooks' && parts.length === 5) {
+      return { status: 200, body: webhooks.unsubscribe(req.headers.authorization, parts[2]!, parts[4]!), headers: {} };
+    }
+    return null;
+  }
+
+  /** `POST /vehicles/{id}/webhooks/{webhookId}`, with the vehicle's access token. */
+  function subscribeRoute(req: Request, grant: Grant, vehicle: SimVehicle, path: string): Answer | null {
+    const m = /^\/webhooks\/([^/]+)$/.exec(path);
+    if (!m || req.method !== 'POST') return null;
+    return { status: 200, body: webhooks.subscribe(auth.client(grant.clientId)!, vehicle.id, m[1]!), headers: {} };
+  }
 
   function run(grant: Grant, vehicle: SimVehicle, e: Endpoint, req: Request, body: unknown, requestId: string): Answer {
     const now = opts.now();
@@ -56,6 +88,7 @@ export function apiRoutes(auth: AuthState, opts: ResolvedOptions): Router {
         body,
         scopes: [...grant.scopes],
         query: queryOf(req),
+        mode: grant.mode,
       });
       if (e.path === '/application' && e.method === 'DELETE') auth.disconnect(grant, vehicle.id);
       const headers: Record<string, string> = {};
@@ -74,10 +107,10 @@ export function apiRoutes(auth: AuthState, opts: ResolvedOptions): Router {
   function batch(grant: Grant, vehicle: SimVehicle, req: Request, requestId: string, record: RecordDraft): Answer {
     const requests = (req.body as { requests?: unknown } | undefined)?.requests;
     if (!Array.isArray(requests) || requests.length === 0 || requests.length > MAX_BATCH) {
-      throw apiErrors.validation(`"requests" must be an array of 1 to ${MAX_BATCH} objects with a "path".`);
+      throw apiErrors.validation(`"requests" must be an array of 1 to ${MAX_BATCH} objects with a "path".`, 'requests');
     }
     const paths = requests.map((r) => (r as { path?: unknown } | null)?.path);
-    if (!paths.every((p): p is string => typeof p === 'string')) throw apiErrors.validation('Every request needs a string "path".');
+    if (!paths.every((p): p is string => typeof p === 'string')) throw apiErrors.validation('Every request needs a string "path".', 'requests');
     record.batchPaths = paths;
     const responses = paths.map((path) => {
       const normalized = '/' + path.replace(/^\/+/, '').replace(/\/+$/, '');
@@ -107,6 +140,8 @@ export function apiRoutes(auth: AuthState, opts: ResolvedOptions): Router {
       if (parts[0] !== 'v2.0') throw /^v\d/.test(parts[0] ?? '') ? apiErrors.versionNotFound() : apiErrors.pathNotFound();
       const units = unitSystemOf(req);
       record.unitSystem = units;
+      const application = applicationRoute(req, parts);
+      if (application) return send(application);
       const grant = auth.authenticate(req.headers.authorization);
       record.userId = grant.user.id;
       if (parts.length === 2 && parts[1] === 'user' && req.method === 'GET') {
@@ -125,6 +160,8 @@ export function apiRoutes(auth: AuthState, opts: ResolvedOptions): Router {
         if (req.method !== 'POST') throw apiErrors.pathNotFound();
         return send(batch(grant, vehicle, req, requestId, record));
       }
+      const subscribed = subscribeRoute(req, grant, vehicle, path);
+      if (subscribed) return send(subscribed);
       const e = findEndpoint(req.method, path);
       if (!e || e === 'method') throw apiErrors.pathNotFound();
       return send(run(grant, vehicle, e, req, req.body, requestId));
@@ -138,7 +175,7 @@ export function apiRoutes(auth: AuthState, opts: ResolvedOptions): Router {
   router.use((err: unknown, _req: Request, response: Response, next: NextFunction) => {
     const status = (err as { status?: number }).status;
     if (status !== 400 && status !== 413) return next(err);
-    const e = status === 413 ? new ApiError(413, 'VALIDATION', 'PARAMETER', 'The request body is too large.') : apiErrors.validation('The request body is not valid JSON.');
+    const e = status === 413 ? new ApiError(413, 'VALIDATION', 'PARAMETER', 'The request body is too large.') : apiErrors.malformed();
     response.status(e.status).json(e.body(response.locals.requestId as string));
   });
 

@@ -1,7 +1,8 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { ConnectionStore } from './connections';
-import { apiErrors, ApiError, OAuthError } from './errors';
+import { apiErrors, OAuthError } from './errors';
 import type { ResolvedOptions, SimClient } from './options';
+import { capableOf } from './permissions';
 import { initialVehicleState, type MutableVehicleState } from './readings';
 import { userFor, type SimUser, type SimVehicle } from './world';
 
@@ -27,6 +28,10 @@ export interface AuthRequest {
   make: string | null;
   /** Connect's `response_type`, `external_id` (`null`: the literal "null", which clears it), and whether the URL is in v3 form. */
   connect?: { responseType: string; externalId: string | null | undefined; v3: boolean };
+  /** Permissions the URL marked `required:`: a car that cannot serve one is incompatible. */
+  required?: string[];
+  /** `response_type=vehicle_id`: the vehicle the user signs in again for. */
+  reauthVehicleId?: string | null;
   createdAt: number;
 }
 
@@ -69,7 +74,7 @@ export interface TokenResponse {
 
 export type Decision =
   | { approved: true; code: string; grant: Grant }
-  | { approved: false; error: string; description: string };
+  | { approved: false; error: string; description: string; params?: Record<string, string> };
 
 /** Pending Connect requests are dropped after this long (the consent page would have timed out). */
 const AUTH_REQUEST_TTL_MS = 3_600_000;
@@ -88,6 +93,10 @@ export class AuthState {
   private readonly grants = new Set<Grant>();
   private readonly vehicleStates = new Map<string, MutableVehicleState>();
   readonly connections = new ConnectionStore();
+  /** `clientId userId` → the permissions that user approved for that application (approval_prompt=auto). */
+  private readonly approvals = new Map<string, Set<string>>();
+  /** Connect's browser sessions: cookie value → the username signed in. */
+  private readonly logins = new Map<string, string>();
 
   constructor(private readonly opts: ResolvedOptions) {}
 
@@ -125,13 +134,15 @@ export class AuthState {
     this.requests.delete(request.id);
     if (!approve) return { approved: false, error: 'access_denied', description: 'User denied access to application.' };
     const user = userFor(username);
-    let vehicles = user.vehicles;
-    if (request.make) vehicles = vehicles.filter((v) => v.make === request.make!.toUpperCase());
+    const refused = refusal(user, request);
+    if (refused) return refused;
+    let vehicles = compatibleVehicles(user, request);
     if (request.singleSelectVin) vehicles = vehicles.filter((v) => v.vin === request.singleSelectVin!.toUpperCase());
     else if (request.singleSelect) vehicles = vehicles.slice(0, 1);
     if (vehicles.length === 0) {
       return { approved: false, error: 'no_vehicles', description: 'No vehicles were found for this account that match the request.' };
     }
+    this.approve(request.client.clientId, user.id, request.scopes);
     const grant: Grant = {
       id: randomUUID(),
       clientId: request.client.clientId,
@@ -150,6 +161,41 @@ export class AuthState {
       used: false,
     });
     return { approved: true, code, grant };
+  }
+
+  private approve(clientId: string, userId: string, scopes: string[]): void {
+    const key = `${clientId} ${userId}`;
+    const set = this.approvals.get(key) ?? new Set<string>();
+    for (const s of scopes) set.add(s);
+    this.approvals.set(key, set);
+  }
+
+  /** approval_prompt=auto: whether this user already approved every one of these permissions for the application. */
+  hasApproved(clientId: string, username: string, scopes: string[]): boolean {
+    const set = this.approvals.get(`${clientId} ${userFor(username).id}`);
+    return set !== undefined && scopes.every((s) => set.has(s));
+  }
+
+  /** Connect remembers who signed in on this browser (a cookie), as Smartcar's hosted pages do. */
+  rememberLogin(username: string): string {
+    // Bounded: a long-running simulator forgets the oldest browsers first.
+    if (this.logins.size >= 10_000) this.logins.delete(this.logins.keys().next().value!);
+    const cookie = randomUUID();
+    this.logins.set(cookie, username);
+    return cookie;
+  }
+
+  loggedIn(cookie: string | undefined): string | undefined {
+    return cookie ? this.logins.get(cookie) : undefined;
+  }
+
+  /** `response_type=vehicle_id`: the user signed in again; Connect answers with the vehicle id, no code. */
+  reauthenticate(request: AuthRequest, approve: boolean, username: string): Record<string, string> {
+    this.requests.delete(request.id);
+    if (!approve) return { error: 'access_denied', error_description: 'User denied access to application.' };
+    const owns = userFor(username).vehicles.some((v) => v.id === request.reauthVehicleId);
+    if (!owns) return { error: 'no_vehicles', error_description: 'The vehicle to re-authenticate was not found in this account.' };
+    return { vehicle_id: request.reauthVehicleId! };
   }
 
   /** `authorization_code` grant. The SDK sends the literal "undefined" when it has no redirect URI. */
@@ -202,21 +248,14 @@ export class AuthState {
 
   vehicle(grant: Grant, vehicleId: string): SimVehicle {
     const v = grant.vehicleIds.has(vehicleId) ? grant.user.vehicles.find((x) => x.id === vehicleId) : undefined;
-    if (!v) throw apiErrors.permission('Your application does not have access to this vehicle. Please ask the user to connect it again.');
+    // Smartcar answers a token that does not reach the vehicle (never granted, or disconnected) with
+    // AUTHENTICATION: "verify that your access token grants you access to the correct vehicle".
+    if (!v) throw apiErrors.authentication();
     return v;
   }
 
   requireScope(grant: Grant, scope: string | null): void {
-    if (scope && !grant.scopes.has(scope)) {
-      throw new ApiError(
-        403,
-        'PERMISSION',
-        null,
-        `Your application is missing the permission required to access this resource: ${scope}.`,
-        'REAUTHENTICATE',
-        'Please grant this application the permission it needs.',
-      );
-    }
+    if (scope && !grant.scopes.has(scope)) throw apiErrors.permission();
   }
 
   vehicleState(vehicleId: string): MutableVehicleState {
@@ -285,4 +324,32 @@ export class AuthState {
       if (t.expiresAt <= now || (t.usedAt !== null && now - t.usedAt >= grace)) this.refreshTokens.delete(k);
     }
   }
+}
+
+/** Connect's answers before any car is chosen: an inactive subscription, or only incompatible cars. */
+function refusal(user: SimUser, request: AuthRequest): Decision | null {
+  if (user.subscriptionInactive) {
+    return { approved: false, error: 'invalid_subscription', description: "The vehicle's connected services subscription is inactive." };
+  }
+  const candidates = request.make ? user.vehicles.filter((v) => v.make === request.make!.toUpperCase()) : user.vehicles;
+  if (candidates.length > 0 && compatibleVehicles(user, request).length === 0) {
+    const v = candidates[0]!;
+    return {
+      approved: false,
+      error: 'vehicle_incompatible',
+      description: 'The vehicle is incompatible with this application.',
+      params: { vin: v.vin, make: v.make, model: v.model, year: String(v.year) },
+    };
+  }
+  return null;
+}
+
+/** The user's cars of the chosen make that can serve every required permission. */
+function compatibleVehicles(user: SimUser, request: AuthRequest): SimVehicle[] {
+  return user.vehicles.filter(
+    (v) =>
+      (!request.make || v.make === request.make.toUpperCase()) &&
+      v.compatible !== false &&
+      (request.required ?? []).every((p) => capableOf(v.powertrain, p)),
+  );
 }

@@ -1,6 +1,6 @@
 import type { AuthRequest } from './auth.state';
 import { PERMISSIONS } from './permissions';
-import { FIXED_USERS } from './world';
+import { CATALOGUE, FIXED_USERS } from './world';
 
 /**
  * The HTML of Connect: the consent page and its error page. Small, dependency-free, escaped.
@@ -25,19 +25,29 @@ function layout(title: string, body: string): string {
 <title>${escape(title)}</title><style>${STYLE}</style></head><body><main>${body}</main></body></html>`;
 }
 
+/** Smartcar's brand selector, when the Connect URL named no `make`. */
+function brandSelector(request: AuthRequest): string {
+  if (request.make) return '';
+  const makes = [...new Set(CATALOGUE.map((m) => m.make))].sort();
+  const options = makes.map((m) => `<option value="${escape(m)}">${escape(m)}</option>`).join('');
+  return `<label>Brand<select name="make" id="brand"><option value="">Any brand</option>${options}</select></label>`;
+}
+
 export function consentPage(request: AuthRequest, error?: string): string {
   const brand = request.make ? request.make.toUpperCase() : 'Any brand';
+  const title = request.reauthVehicleId ? 'Sign in again' : 'Connect your car';
   const permissions = request.scopes.map((s) => `<li data-permission="${escape(s)}">${escape(PERMISSIONS[s] ?? s)}</li>`).join('');
   const accounts = Object.keys(FIXED_USERS).map((u) => `<code>${escape(u)}</code>`).join(', ');
   return layout(
     'Connect your car · Smartcar simulator',
     `<div class="brand">SMARTCAR SIMULATOR · ${escape(brand)}</div>
-<h1>Connect your car</h1>
+<h1>${escape(title)}</h1>
 <p><strong id="app-name">${escape(request.client.name ?? request.client.clientId)}</strong> would like to:</p>
 <ul id="permissions">${permissions}</ul>
 ${error ? `<p class="error" role="alert">${escape(error)}</p>` : ''}
 <form method="post" action="authorize">
 <input type="hidden" name="request_id" value="${escape(request.id)}">
+${brandSelector(request)}
 <label>Email<input name="username" type="email" autocomplete="username" required value="driver@example.com"></label>
 <label>Password<input name="password" type="password" autocomplete="current-password" required></label>
 <div class="actions"><button type="submit" name="action" value="approve">Allow</button>
@@ -45,7 +55,20 @@ ${error ? `<p class="error" role="alert">${escape(error)}</p>` : ''}
 </form>
 <p class="hint">Application <code>${escape(request.client.clientId)}</code>, mode <code>${escape(request.mode)}</code>.</p>
 <p class="hint">Simulator: any email and password are accepted. Each email is its own account with its own cars;
-try ${accounts}, or add tags such as <code>you+3+ev@example.com</code> (see the README).</p>`,
+try ${accounts}, or add tags such as <code>you+3+ev@example.com</code> (see the README).
+Smartcar's test accounts work too: <code>3-vehicles@smartcar.com</code>, <code>&lt;VIN&gt;@bev.smartcar.com</code>
+(or <code>fuel</code>, <code>phev</code>, <code>incompatible</code>), <code>vehicle_state.asleep@smartcar.com</code>.</p>`,
+  );
+}
+
+/** Where Connect lands without a redirect URI: what it would have sent the app, shown to the user. */
+export function hostedRedirectPage(params: Record<string, string>): string {
+  const rows = Object.entries(params).map(([k, v]) => `<li><code>${escape(k)}</code>: <code id="${escape(k)}">${escape(v)}</code></li>`).join('');
+  const ok = params.error === undefined;
+  return layout(
+    'Connect · Smartcar simulator',
+    `<div class="brand">SMARTCAR SIMULATOR</div><h1>${ok ? 'Your car is connected' : 'Your car was not connected'}</h1>
+<p>The application gave no redirect URI, so Connect ends here with:</p><ul id="result">${rows}</ul>`,
   );
 }
 

@@ -17,6 +17,14 @@ export interface ApiErrorBody {
   requestId: string;
   resolution: { type: ResolutionType };
   suggestedUserMessage: string;
+  /** VALIDATION only: what is wrong, field by field. */
+  detail?: { field?: string; message: string }[];
+}
+
+/** Smartcar's docURL: the page of the type and the code as an anchor, both lowercase-hyphen (`#charging-plug-not-connected`). */
+export function docUrlOf(type: string, code: string | null): string {
+  const slug = (s: string) => s.toLowerCase().replace(/_/g, '-');
+  return `https://smartcar.com/docs/errors/api-errors/${slug(type)}-errors#${code === null ? 'null' : slug(code)}`;
 }
 
 /** A v2.0 API error: thrown by endpoint handlers, rendered by the API router (or into a batch item). */
@@ -30,21 +38,22 @@ export class ApiError extends Error {
     readonly suggestedUserMessage = 'Something went wrong. Please try again later.',
     /** Seconds, sent as the `retry-after` header (rate limits). */
     readonly retryAfter: number | null = null,
+    readonly detail: { field?: string; message: string }[] | null = null,
   ) {
     super(`${type}:${code} - ${description}`);
   }
 
   body(requestId: string): ApiErrorBody {
-    const page = this.type.toLowerCase().replace(/_/g, '-');
     return {
       type: this.type,
       code: this.code,
       description: this.description,
-      docURL: `https://smartcar.com/docs/errors/api-errors/${page}-errors#${this.code ?? 'null'}`,
+      docURL: docUrlOf(this.type, this.code),
       statusCode: this.status,
       requestId,
       resolution: { type: this.resolution },
       suggestedUserMessage: this.suggestedUserMessage,
+      ...(this.detail && { detail: this.detail }),
     };
   }
 
@@ -52,6 +61,9 @@ export class ApiError extends Error {
     return this.retryAfter === null ? {} : { 'retry-after': String(this.retryAfter) };
   }
 }
+
+const VALIDATION_DESCRIPTION = 'Request invalid or malformed. Please check for missing parameters, spelling and casing mistakes, and other syntax issues.';
+const VALIDATION_USER_MESSAGE = "Your car is temporarily unable to connect to this app. Please be patient while we're working to resolve this issue.";
 
 export const apiErrors = {
   authentication: () =>
@@ -63,9 +75,21 @@ export const apiErrors = {
       null,
       'Please reconnect your vehicle.',
     ),
-  permission: (description: string) =>
-    new ApiError(403, 'PERMISSION', null, description, 'REAUTHENTICATE', 'Please grant this application the permission it needs.'),
-  validation: (description: string) => new ApiError(400, 'VALIDATION', 'PARAMETER', description),
+  /** Smartcar sends the same words whichever permission is missing. */
+  permission: () =>
+    new ApiError(
+      403,
+      'PERMISSION',
+      null,
+      'Your application has insufficient permissions to access the requested resource. Please prompt the user to re-authenticate using Smartcar Connect.',
+      'REAUTHENTICATE',
+      'Please grant this application the permission it needs.',
+    ),
+  /** A malformed parameter: Smartcar's generic words, and what is wrong in `detail`. */
+  validation: (message: string, field?: string) =>
+    new ApiError(400, 'VALIDATION', 'PARAMETER', VALIDATION_DESCRIPTION, null, VALIDATION_USER_MESSAGE, null, [{ ...(field && { field }), message }]),
+  /** A request Smartcar cannot parse at all (a body that is not JSON). */
+  malformed: () => new ApiError(400, 'VALIDATION', null, VALIDATION_DESCRIPTION, null, VALIDATION_USER_MESSAGE),
   pathNotFound: () =>
     new ApiError(404, 'RESOURCE_NOT_FOUND', 'PATH', 'The requested resource does not exist. Please check the URL and try again.'),
   versionNotFound: () =>
@@ -136,11 +160,11 @@ export class OAuthError extends Error {
 export function apiErrorFor(status: number, retryAfterSec: number): ApiError {
   switch (status) {
     case 400:
-      return apiErrors.validation('The request is invalid.');
+      return apiErrors.malformed();
     case 401:
       return apiErrors.authentication();
     case 403:
-      return apiErrors.permission('Your application is missing a permission required for this request.');
+      return apiErrors.permission();
     case 404:
       return apiErrors.pathNotFound();
     case 409:

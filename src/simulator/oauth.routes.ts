@@ -1,7 +1,8 @@
 import express, { type Request, type Response, type Router } from 'express';
-import type { AuthState } from './auth.state';
-import { consentPage, errorPage } from './consent.page';
+import type { AuthRequest, AuthState } from './auth.state';
+import { consentPage, errorPage, hostedRedirectPage } from './consent.page';
 import { OAuthError } from './errors';
+import type { SimClient } from './options';
 import { parseScope } from './permissions';
 import { applicationIdOf, approvedParams, connectExtrasOf, isApiClientId } from './v3/connect';
 
@@ -29,6 +30,44 @@ function isAbsoluteUri(uri: string): boolean {
   }
 }
 
+/** Without a `redirect_uri`: the application's first registered one, else Smartcar's own page (`/oauth/redirect`). */
+function defaultRedirectUri(req: Request, client: SimClient): string {
+  return client.redirectUris?.[0] ?? `${req.protocol}://${req.get('host')}${req.baseUrl}/redirect`;
+}
+
+const CONNECT_COOKIE = 'sc_connect';
+
+function connectCookie(req: Request): string | undefined {
+  return new RegExp(`(?:^|;\\s*)${CONNECT_COOKIE}=([^;]+)`).exec(req.headers.cookie ?? '')?.[1];
+}
+
+/**
+ * approval_prompt=auto (the SDK's default): a browser whose signed-in user already approved every
+ * requested permission for this application skips the page. Returns the redirect parameters, or null.
+ */
+function skipConsent(auth: AuthState, req: Request, request: AuthRequest, now: number): Record<string, string | null> | null {
+  const username = auth.loggedIn(connectCookie(req));
+  if (req.query.approval_prompt === 'force' || request.reauthVehicleId || !username) return null;
+  if (!auth.hasApproved(request.client.clientId, username, request.scopes)) return null;
+  const decision = auth.decide(request, true, username);
+  return decision.approved ? approvedParams(auth, request, decision.grant, decision.code, now) : null;
+}
+
+/** The user's choice on the page: the brand when the URL named none (Smartcar's brand selector). */
+function chooseBrand(request: AuthRequest, body: Record<string, unknown>): void {
+  const make = str(body.make)?.trim();
+  if (!request.make && make) request.make = make.toUpperCase();
+}
+
+/** What Connect sends back for a decision on the page (a code, a re-authenticated vehicle, or an error). */
+function answerOf(auth: AuthState, request: AuthRequest, approve: boolean, username: string, now: number): Record<string, string | null> {
+  if (request.reauthVehicleId) return { ...auth.reauthenticate(request, approve, username), state: request.state };
+  const decision = auth.decide(request, approve, username);
+  return decision.approved
+    ? approvedParams(auth, request, decision.grant, decision.code, now)
+    : { error: decision.error, error_description: decision.description, ...decision.params, state: request.state };
+}
+
 export function oauthRoutes(auth: AuthState, now: () => number): Router {
   const router = express.Router();
 
@@ -47,19 +86,25 @@ export function oauthRoutes(auth: AuthState, now: () => number): Router {
       return;
     }
     const redirectUri = str(q.redirect_uri) ?? null;
-    const returnTo = redirectUri ?? client.redirectUris?.[0];
-    if (!returnTo || !isAbsoluteUri(returnTo) || (client.redirectUris && !client.redirectUris.includes(returnTo))) {
+    const returnTo = redirectUri ?? defaultRedirectUri(req, client);
+    if (!isAbsoluteUri(returnTo) || (redirectUri !== null && client.redirectUris && !client.redirectUris.includes(redirectUri))) {
       res.status(400).type('html').send(errorPage(`The redirect_uri ${JSON.stringify(redirectUri)} is not registered for this application.`));
       return;
     }
     const state = str(q.state) ?? null;
     const fail = (error: string, description: string) =>
       res.redirect(302, withParams(returnTo, { error, error_description: description, state }));
-    if (q.response_type !== 'code' && q.response_type !== 'none') return fail('invalid_request', 'response_type must be "code" or "none".');
+    if (q.response_type !== 'code' && q.response_type !== 'none' && q.response_type !== 'vehicle_id') {
+      return fail('invalid_request', 'response_type must be "code", "vehicle_id" or "none".');
+    }
+    const reauthVehicleId = q.response_type === 'vehicle_id' ? (str(q.vehicle_id) ?? '') : null;
+    if (reauthVehicleId !== null && (!redirectUri || !reauthVehicleId)) {
+      return fail('invalid_request', 'Re-authentication (response_type=vehicle_id) needs a redirect_uri and a vehicle_id.');
+    }
     const mode = str(q.mode) ?? 'live';
     if (!MODES.includes(mode)) return fail('configuration_error', `Invalid mode: ${mode}.`);
     const rawScope = str(q.scope);
-    const parsed = rawScope === undefined || rawScope.trim() === '' ? { scopes: client.defaultScopes } : parseScope(rawScope);
+    const parsed = rawScope === undefined || rawScope.trim() === '' ? { scopes: client.defaultScopes, required: [] } : parseScope(rawScope);
     if ('unknown' in parsed) return fail('configuration_error', `Invalid permission: ${parsed.unknown}.`);
     const request = auth.addRequest({
       client,
@@ -72,7 +117,11 @@ export function oauthRoutes(auth: AuthState, now: () => number): Router {
       singleSelectVin: str(q.single_select_vin) ?? null,
       make: str(q.make) ?? null,
       connect: connectExtrasOf(q),
+      required: parsed.required,
+      reauthVehicleId,
     });
+    const skipped = skipConsent(auth, req, request, now());
+    if (skipped) return res.redirect(302, withParams(returnTo, skipped));
     res.status(200).type('html').send(consentPage(request));
   });
 
@@ -91,11 +140,20 @@ export function oauthRoutes(auth: AuthState, now: () => number): Router {
       res.status(400).type('html').send(consentPage(request, 'Enter an email address.'));
       return;
     }
-    const decision = auth.decide(request, approve, username);
-    const params: Record<string, string | null> = decision.approved
-      ? approvedParams(auth, request, decision.grant, decision.code, now())
-      : { error: decision.error, error_description: decision.description, state: request.state };
+    chooseBrand(request, body);
+    const params = answerOf(auth, request, approve, username, now());
+    if (params.code || params.vehicle_id) {
+      res.cookie(CONNECT_COOKIE, auth.rememberLogin(username), { httpOnly: true, sameSite: 'lax', path: req.baseUrl || '/' });
+    }
     res.redirect(302, withParams(request.returnTo, params));
+  });
+
+  // Smartcar's own landing page, for a Connect URL without redirect_uri (and no URI registered).
+  router.get('/redirect', (req: Request, res: Response) => {
+    res.locals.record.kind = 'connect';
+    const params: Record<string, string> = {};
+    for (const [k, v] of Object.entries(req.query)) if (typeof v === 'string') params[k] = v;
+    res.status(200).type('html').send(hostedRedirectPage(params));
   });
 
   router.post('/token', express.urlencoded({ extended: false, limit: '16kb' }), (req: Request, res: Response) => {

@@ -55,6 +55,26 @@ function readBody(req: Request, res: Response, done: () => void): void {
   formBody(req, res, () => jsonBody(req, res, () => done()));
 }
 
+/**
+ * An injected error on Connect's page: Smartcar sends the user back with `error=server_error` when the
+ * URL names where to (the application's own pages never see a JSON body). False: answered otherwise.
+ */
+function connectServerError(req: Request, res: Response): boolean {
+  const uri = typeof req.query.redirect_uri === 'string' ? req.query.redirect_uri : null;
+  if (req.method !== 'GET' || req.path !== '/oauth/authorize' || !uri) return false;
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    return false;
+  }
+  url.searchParams.set('error', 'server_error');
+  url.searchParams.set('error_description', 'Smartcar ran into an unexpected error. Please try again later.');
+  if (typeof req.query.state === 'string') url.searchParams.set('state', req.query.state);
+  res.redirect(302, url.toString());
+  return true;
+}
+
 function targetOf(path: string): Target {
   if (path === '/oauth/token' || path === '/oauth2/token') return 'token';
   if (path.startsWith('/oauth/')) return 'connect';
@@ -110,6 +130,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
         return;
       case 'error': {
         const status = fault.status ?? 503;
+        if (target === 'connect' && connectServerError(req, res)) return;
         if (target === 'token' || target === 'connect') {
           const e = oauthErrorFor(status);
           res.status(status).json(e.body());

@@ -1,5 +1,7 @@
+import { catalogueError } from './error.catalogue';
 import { ApiError, apiErrors } from './errors';
 import * as r from './readings';
+import * as more from './readings.more';
 import type { MutableVehicleState, UnitSystem } from './readings';
 import type { SimVehicle } from './world';
 
@@ -18,6 +20,8 @@ export interface EndpointContext {
   /** The granted permissions, for `/permissions`. */
   scopes: string[];
   query: Record<string, string>;
+  /** The Connect mode of the grant: in `test` mode commands succeed, as Smartcar's test vehicles' do. */
+  mode: string;
 }
 
 export interface Endpoint {
@@ -45,7 +49,7 @@ function requireFuel(v: SimVehicle, what: string): void {
 function actionOf(body: unknown, allowed: string[]): string {
   const action = (body as { action?: unknown } | null)?.action;
   if (typeof action !== 'string' || !allowed.includes(action)) {
-    throw apiErrors.validation(`"action" must be one of [${allowed.join(', ')}].`);
+    throw apiErrors.validation(`"action" must be one of [${allowed.join(', ')}].`, 'action');
   }
   return action;
 }
@@ -53,8 +57,8 @@ function actionOf(body: unknown, allowed: string[]): string {
 function pagingOf(query: Record<string, string>, defaultLimit: number, maxLimit: number) {
   const limit = query.limit === undefined ? defaultLimit : Number(query.limit);
   const offset = query.offset === undefined ? 0 : Number(query.offset);
-  if (!Number.isInteger(limit) || limit < 1 || limit > maxLimit) throw apiErrors.validation(`"limit" must be an integer from 1 to ${maxLimit}.`);
-  if (!Number.isInteger(offset) || offset < 0) throw apiErrors.validation('"offset" must be a non-negative integer.');
+  if (!Number.isInteger(limit) || limit < 1 || limit > maxLimit) throw apiErrors.validation(`"limit" must be an integer from 1 to ${maxLimit}.`, 'limit');
+  if (!Number.isInteger(offset) || offset < 0) throw apiErrors.validation('"offset" must be a non-negative integer.', 'offset');
   return { limit, offset };
 }
 
@@ -107,11 +111,11 @@ export const ENDPOINTS: Endpoint[] = [
     state.isLocked = actionOf(body, ['LOCK', 'UNLOCK']) === 'LOCK';
     return SENT;
   }),
-  command('POST', '/charge', 'control_charge', true, ({ vehicle, state, now, body }) => {
+  command('POST', '/charge', 'control_charge', true, ({ vehicle, state, now, body, mode }) => {
     const action = actionOf(body, ['START', 'STOP']) as 'START' | 'STOP';
     requireElectric(vehicle, 'EV charging');
     const c = r.chargeStatus(vehicle, state, now);
-    if (action === 'START' && !c.isPluggedIn) {
+    if (action === 'START' && !c.isPluggedIn && mode !== 'test') {
       throw apiErrors.vehicleState('CHARGING_PLUG_NOT_CONNECTED', 'The charging plug is not connected to the vehicle.');
     }
     state.chargeCommand = action;
@@ -123,9 +127,27 @@ export const ENDPOINTS: Endpoint[] = [
     const raw = (body as { limit?: unknown } | null)?.limit;
     const limit = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
     if (typeof limit !== 'number' || !Number.isFinite(limit) || limit < 0.5 || limit > 1) {
-      throw apiErrors.validation('"limit" must be a number from 0.5 to 1.');
+      throw apiErrors.validation('"limit" must be a number from 0.5 to 1.', 'limit');
     }
     state.chargeLimit = limit;
+    return SENT;
+  }),
+  read('/battery/nominal_capacity', 'read_battery', false, false, ({ vehicle }) => {
+    requireElectric(vehicle, 'EV battery nominal capacity');
+    return more.nominalCapacity(vehicle);
+  }),
+  read('/diagnostics/dtcs', 'read_diagnostics', true, false, ({ vehicle, now }) => more.troubleCodes(vehicle, now)),
+  read('/diagnostics/system_status', 'read_diagnostics', true, false, ({ vehicle, now }) => more.systemStatus(vehicle, now)),
+  read('/service/history', 'read_service_history', true, true, ({ vehicle, now, units, query }) => {
+    const range = more.serviceRange(query.start_date, query.end_date, now);
+    if (typeof range === 'string') throw apiErrors.validation(range, range.startsWith('"end_date"') ? 'end_date' : 'start_date');
+    return more.serviceHistory(vehicle, now, units, range);
+  }),
+  command('POST', '/navigation/destination', 'control_navigation', true, ({ body }) => {
+    const b = (body ?? {}) as { latitude?: unknown; longitude?: unknown };
+    const inRange = (x: unknown, max: number) => typeof x === 'number' && Number.isFinite(x) && Math.abs(x) <= max;
+    if (!inRange(b.latitude, 90)) throw apiErrors.validation('"latitude" must be a number from -90 to 90.', 'latitude');
+    if (!inRange(b.longitude, 180)) throw apiErrors.validation('"longitude" must be a number from -180 to 180.', 'longitude');
     return SENT;
   }),
   // Disconnecting needs no permission and works whether or not the car is awake.
@@ -141,6 +163,8 @@ export function findEndpoint(method: string, path: string): Endpoint | 'method' 
 /** The test vehicles' deterministic failures; they hit live endpoints only (attributes still work). */
 export function faultError(v: SimVehicle, e: Endpoint, retryAfterSec: number): ApiError | null {
   if (!e.live) return null;
+  if (v.testError) return catalogueError(v.testError, retryAfterSec);
+  if (v.compatible === false) return apiErrors.notCapable('VEHICLE_NOT_CAPABLE', e.path);
   switch (v.fault) {
     case null:
       return null;

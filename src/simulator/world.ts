@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { parseErrorRef, type ErrorRef } from './error.catalogue';
 
 /**
  * The simulator's world: users and their cars. Everything is derived deterministically from the
@@ -33,12 +34,18 @@ export interface SimVehicle extends ModelSpec {
   /** Seeds every reading of this car. */
   seed: number;
   home: { latitude: number; longitude: number };
+  /** Smartcar's test accounts: every live endpoint answers this error (`<TYPE>.<CODE>@smartcar.com`). */
+  testError?: ErrorRef;
+  /** `false`: capable of no permission; Connect answers `vehicle_incompatible`. */
+  compatible?: boolean;
 }
 
 export interface SimUser {
   id: string;
   username: string;
   vehicles: SimVehicle[];
+  /** The connected services subscription is inactive: Connect answers `invalid_subscription`. */
+  subscriptionInactive?: boolean;
 }
 
 const ev = (make: string, model: string, year: number, batteryKwh: number, electricRangeKm: number): ModelSpec => ({
@@ -163,6 +170,8 @@ export function userFor(rawUsername: string): SimUser {
     const vehicles = fixed.models.map((m, i) => buildVehicle(username, i, CATALOGUE[m]!, fixed.faults?.[i] ?? null));
     return { id, username, vehicles };
   }
+  const testAccount = smartcarTestAccount(username, id);
+  if (testAccount) return testAccount;
   const local = username.split('@')[0] ?? username;
   const tags = local.split('+').slice(1);
   let count = 1;
@@ -186,4 +195,65 @@ export function userFor(rawUsername: string): SimUser {
   }
   const vehicles = Array.from({ length: count }, (_, i) => buildVehicle(username, i, models[(start + i) % models.length]!, fault));
   return { id, username, vehicles };
+}
+
+/** The cars of Smartcar's documented test VINs (an Audi, as the VINs say). */
+const AUDI_PHEV = phev('AUDI', 'Q5 TFSI e', 2021, 14.4, 40, 70, 800);
+const AUDI_ICE = ice('AUDI', 'A4', 2019, 54, 780);
+
+/** Compatibility levels of `<VIN>@<level>.smartcar.com`: the powertrain, or a car capable of nothing. */
+const LEVELS: Record<string, Powertrain | 'incompatible'> = { compatible: 'PHEV', phev: 'PHEV', bev: 'BEV', fuel: 'ICE', incompatible: 'incompatible' };
+
+/** Smartcar test mode makes up 1 to 999 cars for `<n>-vehicles@smartcar.com`. */
+export const MAX_TEST_MODE_VEHICLES = 999;
+
+function withVin(username: string, spec: ModelSpec, vin: string, extra: Partial<SimVehicle> = {}): SimVehicle {
+  return { ...buildVehicle(username, 0, spec, null), vin, ...extra };
+}
+
+/** A model of this powertrain, the one whose manufacturer code (WMI) starts the VIN if there is one. */
+function modelForVin(vin: string, powertrain: Powertrain | null): ModelSpec {
+  const models = CATALOGUE.filter((m) => powertrain === null || m.powertrain === powertrain);
+  return models.find((m) => WMI[m.make] === vin.slice(0, 3)) ?? models[digest(`models:${vin}`).readUInt32BE(0) % models.length]!;
+}
+
+/** The catalogue's model of the manufacturer whose code (WMI) starts this VIN, if the simulator has one. */
+export function modelOfVin(vin: string): ModelSpec | null {
+  return CATALOGUE.find((m) => WMI[m.make] === vin.slice(0, 3).toUpperCase()) ?? null;
+}
+
+/**
+ * Smartcar's own test-mode accounts (getting-started/test-your-integration, test-errors):
+ * `<n>-vehicles@smartcar.com`, `<VIN>@<compatible|phev|bev|fuel|incompatible>.smartcar.com`,
+ * `<TYPE>.<CODE>@smartcar.com` (every live endpoint answers that error), and the documented
+ * `smartcar@successful-request.com`, `smartcar@vehicle-incompatible.com`, `smartcar@invalid-subscription.com`.
+ */
+export function smartcarTestAccount(username: string, id: string): SimUser | null {
+  const [local = '', domain = ''] = username.split('@');
+  if (domain === 'smartcar.com') {
+    const many = /^(\d{1,3})-vehicles$/.exec(local);
+    if (many && Number(many[1]) >= 1) {
+      const n = Math.min(Number(many[1]), MAX_TEST_MODE_VEHICLES);
+      return { id, username, vehicles: Array.from({ length: n }, (_, i) => buildVehicle(username, i, CATALOGUE[i % CATALOGUE.length]!, null)) };
+    }
+    const ref = parseErrorRef(local);
+    if (ref) return { id, username, vehicles: [{ ...buildVehicle(username, 0, CATALOGUE[0]!, null), testError: ref }] };
+  }
+  const level = /^([a-z0-9]{17})@([a-z]+)\.smartcar\.com$/.exec(username);
+  if (level && LEVELS[level[2]!]) {
+    const vin = level[1]!.toUpperCase();
+    const kind = LEVELS[level[2]!]!;
+    const spec = modelForVin(vin, kind === 'incompatible' ? null : kind);
+    return { id, username, vehicles: [withVin(username, spec, vin, kind === 'incompatible' ? { compatible: false } : {})] };
+  }
+  switch (username) {
+    case 'smartcar@successful-request.com':
+      return { id, username, vehicles: [withVin(username, AUDI_PHEV, '0SCAUDI037A5ADB1C')] };
+    case 'smartcar@vehicle-incompatible.com':
+      return { id, username, vehicles: [withVin(username, AUDI_ICE, '0SCAUDI012FE3B132', { compatible: false })] };
+    case 'smartcar@invalid-subscription.com':
+      return { id, username, vehicles: [withVin(username, AUDI_ICE, '0SCAUDI0155C49A95')], subscriptionInactive: true };
+    default:
+      return null;
+  }
 }

@@ -173,8 +173,10 @@ describe('token endpoint', () => {
 
   test('a client built without redirectUri sends "undefined", which only matches a Connect URL without one', async () => {
     const bare = new smartcar.AuthClient({ clientId: sim.client.clientId, clientSecret: sim.client.clientSecret, mode: 'test' });
-    // No redirect_uri in the URL and none registered: Connect cannot send the user anywhere.
-    expect((await openConsent(bare.getAuthUrl(['read_vehicle_info']))).status).toBe(400);
+    // No redirect_uri in the URL and none registered: Connect ends on Smartcar's own page.
+    const landed = await completeConsent(bare.getAuthUrl(['read_vehicle_info']));
+    expect(`${landed.origin}${landed.pathname}`).toBe(`${sim.origin}/oauth/redirect`);
+    await expect(bare.exchangeCode(landed.searchParams.get('code')!)).resolves.toHaveProperty('accessToken');
     const withUri = await codeFor('driver@example.com');
     await expect(bare.exchangeCode(withUri)).rejects.toMatchObject({ statusCode: 400, type: 'invalid_grant' });
   });

@@ -115,7 +115,7 @@ describe('Connect in its v3 form', () => {
     expect(apiId.html).toContain('Connect takes the Application ID');
     const bad = await openConsent(connectUrl(sim, { response_type: 'token' }));
     expect(bad.status).toBe(302);
-    expect(Object.fromEntries(new URL(bad.location!).searchParams)).toEqual({ error: 'invalid_request', error_description: 'response_type must be "code" or "none".', state: 'st-1' });
+    expect(Object.fromEntries(new URL(bad.location!).searchParams)).toEqual({ error: 'invalid_request', error_description: 'response_type must be "code", "vehicle_id" or "none".', state: 'st-1' });
   });
 });
 

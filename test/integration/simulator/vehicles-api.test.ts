@@ -84,14 +84,16 @@ test('every read of an EV and of a fuel car, with metadata and units', async () 
   const loc = await ford.location();
   expect(Math.abs(loc.latitude)).toBeLessThanOrEqual(90);
   expect((await ford.lockStatus()).isLocked).toBe(true);
-  expect((await ford.permissions()).permissions).toEqual(ALL_PERMISSIONS);
+  // Smartcar pages permissions 25 at a time; every documented one was granted.
+  expect((await ford.permissions()).permissions).toEqual(ALL_PERMISSIONS.slice(0, 25));
+  expect((await ford.permissions({ limit: 50 })).permissions).toEqual(ALL_PERMISSIONS);
 
   // Capabilities follow the powertrain: 501 COMPATIBILITY.
   await expect(leaf.fuel()).rejects.toMatchObject({ statusCode: 501, type: 'COMPATIBILITY', code: 'VEHICLE_NOT_CAPABLE' });
   await expect(ford.battery()).rejects.toMatchObject({ statusCode: 501, type: 'COMPATIBILITY', code: 'VEHICLE_NOT_CAPABLE' });
 
   const paths = sim.requests().filter((r) => r.vehicleId === fordId).map((r) => `${r.method} ${r.endpoint}`);
-  expect(paths).toEqual(['GET /', 'GET /vin', 'GET /fuel', 'GET /engine/oil', 'GET /tires/pressure', 'GET /tires/pressure', 'GET /location', 'GET /security', 'GET /permissions', 'GET /battery']);
+  expect(paths).toEqual(['GET /', 'GET /vin', 'GET /fuel', 'GET /engine/oil', 'GET /tires/pressure', 'GET /tires/pressure', 'GET /location', 'GET /security', 'GET /permissions', 'GET /permissions', 'GET /battery']);
 });
 
 test('readings move plausibly over time: the odometer never goes back', async () => {
@@ -151,7 +153,7 @@ test('batch: parsed by the SDK, one upstream request, a failing item throws on a
   expect(batches[0]!.batchPaths).toEqual(['/', '/odometer', '/fuel', '/battery', '/location', '/tires/pressure', '/nope']);
 });
 
-test('scopes and vehicles are enforced: 403 PERMISSION', async () => {
+test('scopes are enforced (403 PERMISSION) and a token reaches only its own cars (401 AUTHENTICATION)', async () => {
   const access = await connect('family@example.com', ['read_vehicle_info']);
   const [fordId] = sim.user('family@example.com').vehicles.map((v) => v.id);
   const ford = new smartcar.Vehicle(fordId!, access.accessToken);
@@ -160,7 +162,8 @@ test('scopes and vehicles are enforced: 403 PERMISSION', async () => {
   await expect(ford.lock()).rejects.toMatchObject({ statusCode: 403, type: 'PERMISSION' });
   // A car of another account is out of reach.
   const stranger = sim.user('driver@example.com').vehicles[0]!.id;
-  await expect(new smartcar.Vehicle(stranger, access.accessToken).attributes()).rejects.toMatchObject({ statusCode: 403, type: 'PERMISSION' });
+  // Smartcar: 401 AUTHENTICATION, "verify that your access token grants you access to the correct vehicle".
+  await expect(new smartcar.Vehicle(stranger, access.accessToken).attributes()).rejects.toMatchObject({ statusCode: 401, type: 'AUTHENTICATION' });
   // No token, or a made-up one: 401.
   await expect(new smartcar.Vehicle(fordId!, 'not-a-token').attributes()).rejects.toMatchObject({ statusCode: 401, type: 'AUTHENTICATION' });
 });
@@ -170,7 +173,7 @@ test('disconnect: DELETE /application removes the car from this token (and the a
   const [fordId, leafId, priusId] = sim.user('family@example.com').vehicles.map((v) => v.id);
   const leaf = new smartcar.Vehicle(leafId!, access.accessToken);
   expect(await leaf.disconnect()).toMatchObject({ status: 'success' });
-  await expect(leaf.attributes()).rejects.toMatchObject({ statusCode: 403, type: 'PERMISSION' });
+  await expect(leaf.attributes()).rejects.toMatchObject({ statusCode: 401, type: 'AUTHENTICATION' });
   expect((await smartcar.getVehicles(access.accessToken)).vehicles).toEqual([fordId, priusId]);
   await expect(new smartcar.Vehicle(fordId!, access.accessToken).attributes()).resolves.toHaveProperty('make', 'FORD');
 });

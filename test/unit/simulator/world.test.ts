@@ -75,7 +75,7 @@ describe('readings', () => {
 
 describe('parsing', () => {
   test('scope: space-separated, optional required: prefix, unknown names reported', () => {
-    expect(parseScope('required:read_vehicle_info read_odometer read_odometer')).toEqual({ scopes: ['read_vehicle_info', 'read_odometer'] });
+    expect(parseScope('required:read_vehicle_info read_odometer read_odometer')).toEqual({ scopes: ['read_vehicle_info', 'read_odometer'], required: ['read_vehicle_info'] });
     expect(parseScope('read_vehicle_info read_mind')).toEqual({ unknown: 'read_mind' });
   });
 
