@@ -372,6 +372,12 @@ describe('Connect', () => {
     const access = await client.exchangeCode(back.searchParams.get('code')!);
     expect((await smartcar.getVehicles(access.accessToken)).vehicles).toEqual(sim.user(username).vehicles.map((v) => v.id));
 
+    // A Connect URL in v3 form skips the page too, and still redirects with the user's id.
+    const v3Url = new URL(client.getAuthUrl(['read_odometer'], { state: 'b' }));
+    v3Url.searchParams.set('external_id', 'ext-auto');
+    const v3Back = new URL((await withCookie(v3Url.toString())).headers.get('location')!);
+    expect(Object.fromEntries([...v3Back.searchParams].map(([k, v]) => [k, k === 'code' ? typeof v : v]))).toEqual({ code: 'string', state: 'b', user_id: sim.user(username).id, external_id: 'ext-auto' });
+
     expect((await withCookie(client.getAuthUrl(['read_odometer'], { forcePrompt: true }))).status).toBe(200);
     expect((await withCookie(client.getAuthUrl(['read_odometer', 'read_location']))).status).toBe(200);
     expect((await fetch(client.getAuthUrl(['read_odometer']), { redirect: 'manual' })).status).toBe(200);
