@@ -2,6 +2,7 @@ import express, { type Request, type Response, type Router } from 'express';
 import type { AuthState } from './auth.state';
 import { parseFault, type Faults } from './faults';
 import { MUTABLE_SETTINGS, type ResolvedOptions } from './options';
+import { checkV3Setting } from './v3/settings';
 import type { Recorder } from './recorder';
 import { FIXED_USERS, userFor } from './world';
 
@@ -10,7 +11,7 @@ import { FIXED_USERS, userFor } from './world';
  * recorded, and are never hit by faults. Loopback-only by default (the simulator binds 127.0.0.1).
  */
 
-export function adminRoutes(opts: ResolvedOptions, auth: AuthState, recorder: Recorder, faults: Faults): Router {
+export function adminRoutes(opts: ResolvedOptions, auth: AuthState, recorder: Recorder, faults: Faults, configured: () => void = () => {}): Router {
   const router = express.Router();
   router.use(express.json({ limit: '16kb' }));
 
@@ -41,13 +42,14 @@ export function adminRoutes(opts: ResolvedOptions, auth: AuthState, recorder: Re
     const problems: string[] = [];
     for (const [k, v] of Object.entries(patch)) {
       if (!(MUTABLE_SETTINGS as readonly string[]).includes(k)) problems.push(`unknown setting "${k}"`);
-      else if (k === 'batchErrorHeaders' ? typeof v !== 'boolean' : typeof v !== 'number' || !(v >= 0)) problems.push(`bad value for "${k}"`);
+      else if (!(checkV3Setting(k, v) ?? (k === 'batchErrorHeaders' ? typeof v === 'boolean' : typeof v === 'number' && v >= 0))) problems.push(`bad value for "${k}"`);
     }
     if (problems.length) {
       res.status(400).json({ error: problems.join('; ') });
       return;
     }
     Object.assign(opts, patch);
+    configured();
     res.json(settings());
   });
 

@@ -1,4 +1,5 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { ConnectionStore } from './connections';
 import { apiErrors, ApiError, OAuthError } from './errors';
 import type { ResolvedOptions, SimClient } from './options';
 import { initialVehicleState, type MutableVehicleState } from './readings';
@@ -24,6 +25,8 @@ export interface AuthRequest {
   singleSelectVin: string | null;
   singleSelect: boolean;
   make: string | null;
+  /** Connect's `response_type` and `external_id` (`null`: the literal "null", which clears it). */
+  connect?: { responseType: string; externalId: string | null | undefined };
   createdAt: number;
 }
 
@@ -65,7 +68,7 @@ export interface TokenResponse {
 }
 
 export type Decision =
-  | { approved: true; code: string }
+  | { approved: true; code: string; grant: Grant }
   | { approved: false; error: string; description: string };
 
 /** Pending Connect requests are dropped after this long (the consent page would have timed out). */
@@ -84,6 +87,7 @@ export class AuthState {
   private readonly refreshTokens = new Map<string, RefreshToken>();
   private readonly grants = new Set<Grant>();
   private readonly vehicleStates = new Map<string, MutableVehicleState>();
+  readonly connections = new ConnectionStore();
 
   constructor(private readonly opts: ResolvedOptions) {}
 
@@ -145,7 +149,7 @@ export class AuthState {
       expiresAt: this.opts.now() + this.opts.codeTtlSec * 1000,
       used: false,
     });
-    return { approved: true, code };
+    return { approved: true, code, grant };
   }
 
   /** `authorization_code` grant. The SDK sends the literal "undefined" when it has no redirect URI. */
@@ -225,6 +229,16 @@ export class AuthState {
   disconnect(grant: Grant, vehicleId: string): void {
     for (const g of this.grants) {
       if (g.clientId === grant.clientId && g.user.id === grant.user.id) g.vehicleIds.delete(vehicleId);
+    }
+    this.connections.removeWhere({ applicationId: grant.clientId, userId: grant.user.id, vehicleId });
+  }
+
+  /** A deleted connection (or user): their v2 tokens no longer reach the car(s) either. */
+  revokeAccess(clientId: string, userId: string, vehicleId: string | null): void {
+    for (const g of this.grants) {
+      if (g.clientId !== clientId || g.user.id !== userId) continue;
+      if (vehicleId === null) g.vehicleIds.clear();
+      else g.vehicleIds.delete(vehicleId);
     }
   }
 

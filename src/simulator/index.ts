@@ -5,3 +5,6 @@ export type { RecordedRequest } from './recorder';
 export type { FaultSpec, ActiveFault, FaultMode, FaultTarget } from './faults';
 export { userFor, FIXED_USERS, type SimUser, type SimVehicle, type Fault } from './world';
 export { PERMISSIONS, ALL_PERMISSIONS } from './permissions';
+export type { V3Credentials } from './v3/credentials';
+export type { V3Identity, DeliveryRecord, WebhookStatus } from './v3';
+export { sign as signWebhookBody } from './v3/webhook.payloads';

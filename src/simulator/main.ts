@@ -1,4 +1,6 @@
+import { banner } from './banner';
 import { startSimulator } from './server';
+import { checkV3Setting } from './v3/settings';
 
 /**
  * `npm run simulator`: the simulator alone, for app developers. Settings come from SIMULATOR_*
@@ -16,6 +18,16 @@ function numberFrom(name: string, fallback: number | undefined): number | undefi
   return n;
 }
 
+function webhookUrlFrom(name: string): string | null {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return null;
+  if (!checkV3Setting('webhookUrl', raw)) {
+    console.error(`${name} must be an http(s) URL, got ${JSON.stringify(raw)}`);
+    process.exit(2);
+  }
+  return raw;
+}
+
 async function main(): Promise<void> {
   const sim = await startSimulator({
     host: process.env.SIMULATOR_HOST || '127.0.0.1',
@@ -23,10 +35,10 @@ async function main(): Promise<void> {
     accessTokenTtlSec: numberFrom('SIMULATOR_ACCESS_TOKEN_TTL_SEC', undefined),
     refreshGraceSec: numberFrom('SIMULATOR_REFRESH_GRACE_SEC', undefined),
     latencyMs: numberFrom('SIMULATOR_LATENCY_MS', undefined),
+    webhookUrl: webhookUrlFrom('SIMULATOR_WEBHOOK_URL'),
+    webhookRetryScale: numberFrom('SIMULATOR_WEBHOOK_RETRY_SCALE', undefined),
   });
-  const lines = Object.entries(sim.env).map(([k, v]) => `export ${k}=${v}`);
-  console.log(`Smartcar simulator listening on ${sim.origin}\n\nPoint an SDK (or this gateway) at it:\n\n${lines.join('\n')}\n`);
-  console.log(`Controls: ${sim.origin}/__simulator (requests, config, faults, users). Ctrl-C to stop.`);
+  console.log(banner(sim));
   const stop = () => void sim.stop().then(() => process.exit(0));
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

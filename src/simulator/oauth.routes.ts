@@ -3,6 +3,7 @@ import type { AuthState } from './auth.state';
 import { consentPage, errorPage } from './consent.page';
 import { OAuthError } from './errors';
 import { parseScope } from './permissions';
+import { applicationIdOf, approvedParams, connectExtrasOf, isApiClientId } from './v3/connect';
 
 /**
  * Connect (`/oauth/authorize`: consent page, then a redirect back to the app) and the token
@@ -28,15 +29,19 @@ function isAbsoluteUri(uri: string): boolean {
   }
 }
 
-export function oauthRoutes(auth: AuthState): Router {
+export function oauthRoutes(auth: AuthState, now: () => number): Router {
   const router = express.Router();
 
   router.get('/authorize', (req: Request, res: Response) => {
     res.locals.record.kind = 'connect';
     const q = req.query;
-    const clientId = str(q.client_id);
+    const clientId = applicationIdOf(q);
     const client = clientId ? auth.client(clientId) : undefined;
     res.locals.record.clientId = clientId;
+    if (clientId && isApiClientId(clientId)) {
+      res.status(400).type('html').send(errorPage('This is an API client id (client_…), which is for the token endpoint only. Connect takes the Application ID.'));
+      return;
+    }
     if (!client) {
       res.status(400).type('html').send(errorPage('Unknown client_id. Check the application in the Smartcar dashboard.'));
       return;
@@ -50,7 +55,7 @@ export function oauthRoutes(auth: AuthState): Router {
     const state = str(q.state) ?? null;
     const fail = (error: string, description: string) =>
       res.redirect(302, withParams(returnTo, { error, error_description: description, state }));
-    if (q.response_type !== 'code') return fail('invalid_request', 'response_type must be "code".');
+    if (q.response_type !== 'code' && q.response_type !== 'none') return fail('invalid_request', 'response_type must be "code" or "none".');
     const mode = str(q.mode) ?? 'live';
     if (!MODES.includes(mode)) return fail('configuration_error', `Invalid mode: ${mode}.`);
     const rawScope = str(q.scope);
@@ -66,6 +71,7 @@ export function oauthRoutes(auth: AuthState): Router {
       singleSelect: q.single_select === 'true',
       singleSelectVin: str(q.single_select_vin) ?? null,
       make: str(q.make) ?? null,
+      connect: connectExtrasOf(q),
     });
     res.status(200).type('html').send(consentPage(request));
   });
@@ -87,7 +93,7 @@ export function oauthRoutes(auth: AuthState): Router {
     }
     const decision = auth.decide(request, approve, username);
     const params: Record<string, string | null> = decision.approved
-      ? { code: decision.code, state: request.state }
+      ? approvedParams(auth, request, decision.grant, decision.code, now())
       : { error: decision.error, error_description: decision.description, state: request.state };
     res.redirect(302, withParams(request.returnTo, params));
   });

@@ -1,4 +1,6 @@
 import { ALL_PERMISSIONS } from './permissions';
+import { DEFAULT_V3, type V3Credentials } from './v3/credentials';
+import { resolveV3Options, V3_MUTABLE_SETTINGS, type V3Options } from './v3/settings';
 
 /** An application registered with the (simulated) Smartcar, as on Smartcar's dashboard. */
 export interface SimClient {
@@ -10,6 +12,8 @@ export interface SimClient {
   redirectUris: string[] | null;
   /** Permissions asked for when a Connect URL carries no `scope` (the dashboard's configuration). */
   defaultScopes: string[];
+  /** Its API v3 credentials; omitted: derived from `clientSecret`. */
+  v3?: V3Credentials;
 }
 
 /** The simulator's built-in application: `npm start` and `npm run simulator` use it by default. */
@@ -19,9 +23,10 @@ export const DEFAULT_CLIENT: SimClient = {
   clientSecret: 'simulator-secret-0f8e7c6d5b4a39281706f5e4',
   redirectUris: null,
   defaultScopes: ALL_PERMISSIONS,
+  v3: DEFAULT_V3,
 };
 
-export interface SimulatorOptions {
+export interface SimulatorOptions extends V3Options {
   /** Default 127.0.0.1. */
   host?: string;
   /** Default 0 (a free port). */
@@ -64,6 +69,7 @@ export function resolveOptions(o: SimulatorOptions): ResolvedOptions {
     batchErrorHeaders: o.batchErrorHeaders ?? true,
     maxRecordedRequests: o.maxRecordedRequests ?? 10_000,
     now: o.now ?? Date.now,
+    ...resolveV3Options(o),
   };
 }
 
@@ -76,5 +82,6 @@ export const MUTABLE_SETTINGS = [
   'latencyMs',
   'retryAfterSec',
   'batchErrorHeaders',
+  ...V3_MUTABLE_SETTINGS,
 ] as const;
 export type MutableSettings = Pick<ResolvedOptions, (typeof MUTABLE_SETTINGS)[number]>;

@@ -10,6 +10,8 @@ import { Faults, type ActiveFault, type FaultSpec } from './faults';
 import { oauthRoutes } from './oauth.routes';
 import { resolveOptions, type MutableSettings, type SimClient, type SimulatorOptions } from './options';
 import { Recorder, type RecordDraft, type RecordedRequest } from './recorder';
+import { startV3, v3Env, v3Identity, type DeliveryRecord, type V3Identity, type WebhookStatus } from './v3';
+import { fromV2 } from './v3/errors';
 import { userFor, type SimUser } from './world';
 
 export interface RunningSimulator {
@@ -30,6 +32,17 @@ export interface RunningSimulator {
   revokeRefreshTokens(username: string): number;
   /** In-process only: every live token issued to this user (to prove a client never leaks one). */
   issuedTokens(username: string): string[];
+  /** API v3: the first application's credentials (its Application ID is `client.clientId`). */
+  v3: V3Identity;
+  /** The environment for API v3 (`npm run simulator`'s second block); `env` stays the v2 one. */
+  v3Env: Record<string, string>;
+  /** Sends one VEHICLE_STATE now to each subscription of this car; returns how many. */
+  sendWebhook(vehicleId: string): number;
+  webhookDeliveries(): DeliveryRecord[];
+  webhookStatus(): { url: string | null; status: WebhookStatus; problem: string | null };
+  /** These signals of the car (or `'all'`) have no value yet; `null` ends that. */
+  setUnreported(vehicleId: string, codes: string[] | 'all' | null): void;
+  expireAppTokens(): number;
   stop(): Promise<void>;
 }
 
@@ -43,7 +56,7 @@ function readBody(req: Request, res: Response, done: () => void): void {
 }
 
 function targetOf(path: string): Target {
-  if (path === '/oauth/token') return 'token';
+  if (path === '/oauth/token' || path === '/oauth2/token') return 'token';
   if (path.startsWith('/oauth/')) return 'connect';
   return 'api';
 }
@@ -53,13 +66,14 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
   const auth = new AuthState(opts);
   const recorder = new Recorder(() => opts.maxRecordedRequests);
   const faults = new Faults();
+  const v3 = startV3(opts, auth);
 
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'simple');
 
-  app.use('/__simulator', adminRoutes(opts, auth, recorder, faults));
+  app.use('/__simulator', v3.admin, adminRoutes(opts, auth, recorder, faults, v3.configured));
 
   // Every other request: recorded, tagged with a request id, slowed down and faulted as configured.
   app.use(async (req: Request, res: Response, next: NextFunction) => {
@@ -101,14 +115,15 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
           res.status(status).json(e.body());
         } else {
           const e = apiErrorFor(status, opts.retryAfterSec);
-          res.status(status).set(e.headers()).json(e.body(requestId));
+          res.status(status).set(e.headers()).json(req.path.startsWith('/v3/') ? fromV2(e).body(requestId) : e.body(requestId));
         }
         return;
       }
     }
   });
 
-  app.use('/oauth', oauthRoutes(auth));
+  app.use('/oauth', oauthRoutes(auth, opts.now));
+  app.use(v3.routes);
   app.use(apiRoutes(auth, opts));
 
   // A bug in the simulator itself: answer like Smartcar's 500, never crash.
@@ -138,14 +153,25 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
     },
     requests: (since) => recorder.list(since),
     resetRequests: () => recorder.clear(),
-    configure: (patch) => void Object.assign(opts, patch),
+    configure: (patch) => {
+      Object.assign(opts, patch);
+      v3.configured();
+    },
     addFault: (spec) => faults.add(spec),
     clearFaults: () => faults.remove(),
     user: (username) => userFor(username),
     expireAccessTokens: (username) => auth.expireAccessTokens(username),
     revokeRefreshTokens: (username) => auth.revokeRefreshTokens(username),
     issuedTokens: (username) => auth.issuedTokens(username),
+    v3: v3Identity(v3.ctx),
+    v3Env: v3Env(v3.ctx, origin),
+    sendWebhook: (vehicleId) => v3.ctx.webhooks.sendNow(vehicleId),
+    webhookDeliveries: () => v3.ctx.webhooks.deliveries(),
+    webhookStatus: () => v3.ctx.webhooks.status(client.clientId),
+    setUnreported: (vehicleId, codes) => v3.ctx.unreported.set(vehicleId, codes),
+    expireAppTokens: () => v3.ctx.tokens.expireAll(),
     stop: async () => {
+      await v3.stop();
       const closed = once(server, 'close');
       server.close();
       server.closeAllConnections();
