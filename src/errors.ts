@@ -81,9 +81,12 @@ export class UpstreamError extends Error {
     this.name = 'UpstreamError';
   }
 
-  /** The access token was not accepted (expired early, or revoked): refresh once, then retry. */
+  /**
+   * The access token was not accepted (expired early, or revoked): refresh once, then retry. Not v3's
+   * `403 AUTHENTICATION/ACCESS_DENIED`: the token is fine, the driver's connection is gone.
+   */
   get isAuthentication(): boolean {
-    return this.details.type === 'AUTHENTICATION';
+    return this.details.type === 'AUTHENTICATION' && this.status !== 403;
   }
 
   /** The token endpoint refused a code or refresh token (expired, used, revoked, wrong redirect URI). */

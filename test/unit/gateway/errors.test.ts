@@ -94,6 +94,11 @@ describe('UpstreamError', () => {
     expect(e.isAuthentication).toBe(auth);
     expect(e.isInvalidGrant).toBe(grant);
   });
+
+  test("v3's 403 AUTHENTICATION/ACCESS_DENIED is no reason to renew the token: the driver's connection is gone", () => {
+    expect(response(403, 'AUTHENTICATION').isAuthentication).toBe(false);
+    expect(response(401, 'AUTHENTICATION').isAuthentication).toBe(true);
+  });
 });
 
 describe('Smartcar failures in the public vocabulary', () => {
