@@ -138,8 +138,10 @@ function codeFor(e: UpstreamError, phase: Phase): ErrorCode {
     case 'server_error':
     case 'temporarily_unavailable':
       return 'UPSTREAM_UNAVAILABLE';
-    case 'VALIDATION':
     case 'RESOURCE_NOT_FOUND':
+      // v3: the driver's connection to this vehicle is gone (ended at Smartcar or by the driver).
+      return e.details.code === 'VEHICLE_NOT_FOUND' ? 'RECONNECT_REQUIRED' : 'INTERNAL_SERVER_ERROR';
+    case 'VALIDATION':
       return 'INTERNAL_SERVER_ERROR';
     default:
       // No type (an HTML page, an unparseable body) or one we do not know: judge by status.
