@@ -25,8 +25,8 @@ export interface AuthRequest {
   singleSelectVin: string | null;
   singleSelect: boolean;
   make: string | null;
-  /** Connect's `response_type` and `external_id` (`null`: the literal "null", which clears it). */
-  connect?: { responseType: string; externalId: string | null | undefined };
+  /** Connect's `response_type`, `external_id` (`null`: the literal "null", which clears it), and whether the URL is in v3 form. */
+  connect?: { responseType: string; externalId: string | null | undefined; v3: boolean };
   createdAt: number;
 }
 

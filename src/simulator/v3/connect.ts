@@ -3,8 +3,10 @@ import type { AuthRequest, AuthState, Grant } from '../auth.state';
 /**
  * Connect in its v3 form, beside v2's: the application id may come as `application_id` (the newest
  * JS SDK) or `client_id`; `response_type=none` completes without a code; `external_id` is stored for
- * the user; the success redirect carries `user_id` (and `external_id` when given and valid) next to
- * `state` and, with `response_type=code`, the code. Every approval records a connection.
+ * the user. A Connect URL with any of these v3 parameters (`application_id`, `external_id`,
+ * `response_type=none`) gets a success redirect with `user_id` (and `external_id` when valid) next
+ * to `state` and, with `response_type=code`, the code; a plain v2 URL keeps v2's `code` and `state`
+ * only. Every approval, v2 or v3, records a connection.
  */
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
@@ -34,7 +36,9 @@ export function externalIdOf(q: Record<string, unknown>): string | null | undefi
 }
 
 export function connectExtrasOf(q: Record<string, unknown>): NonNullable<AuthRequest['connect']> {
-  return { responseType: str(q.response_type) ?? 'code', externalId: externalIdOf(q) };
+  const responseType = str(q.response_type) ?? 'code';
+  const v3 = q.application_id !== undefined || q.external_id !== undefined || responseType === 'none';
+  return { responseType, externalId: externalIdOf(q), v3 };
 }
 
 /** Records the approval as connections and returns the success redirect's query parameters. */
@@ -50,8 +54,9 @@ export function approvedParams(auth: AuthState, request: AuthRequest, grant: Gra
     externalId,
     now,
   });
+  if (!request.connect?.v3) return { code, state: request.state };
   return {
-    code: request.connect?.responseType === 'none' ? null : code,
+    code: request.connect.responseType === 'none' ? null : code,
     state: request.state,
     user_id: user.id,
     external_id: externalId ?? null,

@@ -73,6 +73,11 @@ export function startV3(opts: ResolvedOptions, auth: AuthState): V3Simulator {
       res.status(e.status).json(e.body());
     }
   });
+  // A v2 command changes the same car: webhooks go out at once, as after a v3 command.
+  routes.use('/v2.0/vehicles/:id', (req, res, next) => {
+    if (req.method === 'POST') res.on('finish', () => res.statusCode === 200 && ctx.webhooks.carChanged(req.params.id!));
+    next();
+  });
   routes.use('/v3/vehicles/:id', vehiclesRoutes(ctx));
   routes.use('/v3/subscriptions', subscriptionsRoutes(ctx));
   routes.use(connectionsRoutes(ctx));
@@ -91,7 +96,11 @@ export function startV3(opts: ResolvedOptions, auth: AuthState): V3Simulator {
     res.status(e.status).json(e.body(res.locals.requestId as string));
   });
 
-  return { ctx, routes, admin: v3Admin(ctx), configured: () => ctx.webhooks.sync(), stop: () => (ctx.executions.stop(), ctx.webhooks.stop()) };
+  const stop = async () => {
+    ctx.executions.stop();
+    await ctx.webhooks.stop();
+  };
+  return { ctx, routes, admin: v3Admin(ctx), configured: () => ctx.webhooks.sync(), stop };
 }
 
 /** `/__simulator` controls for v3 (never recorded, never faulted). */

@@ -71,9 +71,9 @@ export class Delivery {
     }
   }
 
-  /** One attempt, no retry (VERIFY); resolves with the answer's status (0: none) and text. */
-  once(url: string, managementToken: string, event: WebhookEvent, deliveredAt: unknown): Promise<{ status: number; text: string }> {
-    const p = this.post(url, managementToken, event, 1, deliveredAt);
+  /** One attempt (VERIFY); resolves with the answer's status (0: none) and text. */
+  once(url: string, managementToken: string, event: WebhookEvent, attempt: number, deliveredAt: unknown): Promise<{ status: number; text: string }> {
+    const p = this.post(url, managementToken, event, attempt, deliveredAt);
     this.track(p);
     return p;
   }
@@ -96,13 +96,19 @@ export class Delivery {
       if (!t || this.abort.signal.aborted) return;
       const { status } = await this.post(t.url, t.managementToken, event, attempt, this.opts.now());
       if (status >= 200 && status < 300) return;
-      const delay = RETRY_DELAYS_SEC[attempt - 1];
-      if (delay === undefined) return;
-      try {
-        await sleep(delay * 1000 * this.opts.webhookRetryScale, undefined, { signal: this.abort.signal });
-      } catch {
-        return;
-      }
+      if (!(await this.pause(attempt))) return;
+    }
+  }
+
+  /** Waits for the retry after `attempt` on Smartcar's schedule; false when there is none (or on stop). */
+  async pause(attempt: number): Promise<boolean> {
+    const delay = RETRY_DELAYS_SEC[attempt - 1];
+    if (delay === undefined) return false;
+    try {
+      await sleep(delay * 1000 * this.opts.webhookRetryScale, undefined, { signal: this.abort.signal });
+      return true;
+    } catch {
+      return false;
     }
   }
 

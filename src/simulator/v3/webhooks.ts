@@ -13,7 +13,7 @@ import { signalsOf, type Unreported } from './vehicle.view';
  * Setting or changing the URL sends `VERIFY` (the answer must be the HMAC of the challenge); only a
  * verified webhook gets events, and verifying it sends `FIRST_DELIVERY` to every vehicle subscribed
  * (as subscribing does). Then `VEHICLE_STATE` (every signal, a `SIGNAL_UPDATED` trigger per signal
- * changed since the last delivery to that subscription) when a subscribed car changes (a v3
+ * changed since the last delivery to that subscription) when a subscribed car changes (a v2 or v3
  * command at once, anything at the periodic poll), and `VEHICLE_ERROR` when its errors appear or
  * resolve. Nothing is queued while the webhook is not verified.
  */
@@ -138,6 +138,11 @@ export class Webhooks {
     for (const s of this.list(applicationId, { vehicleId })) this.update(app, s, false);
   }
 
+  /** A v2 command ran on this car: every application's subscriptions of it get what changed. */
+  carChanged(vehicleId: string): void {
+    for (const app of this.tokens.apps()) this.vehicleChanged(app.applicationId, vehicleId);
+  }
+
   /** `POST /__simulator/vehicles/:id/webhook`: one VEHICLE_STATE per subscription of that car now. Returns how many. */
   sendNow(vehicleId: string): number {
     let n = 0;
@@ -210,10 +215,20 @@ export class Webhooks {
     if (errors.length > 0) this.emit(app, errorEvent(app, snap.c, snap.externalId, errors));
   }
 
+  /**
+   * VERIFY, retried on the delivery schedule while nobody answers (a receiver that is not listening
+   * yet, e.g. a gateway starting after its simulator); an answer, right or wrong, is final.
+   */
   private async verify(app: V3App, h: Hook, url: string): Promise<void> {
     const challenge = randomBytes(16).toString('hex');
-    const { status, text } = await this.delivery.once(url, app.credentials.managementToken, verifyEvent(app, challenge), new Date(this.opts.now()).toISOString());
-    if (h.url !== url) return;
+    const event = verifyEvent(app, challenge);
+    let answered: { status: number; text: string };
+    for (let attempt = 1; ; attempt++) {
+      answered = await this.delivery.once(url, app.credentials.managementToken, event, attempt, new Date(this.opts.now()).toISOString());
+      if (h.url !== url) return;
+      if (answered.status !== 0 || !(await this.delivery.pause(attempt)) || h.url !== url) break;
+    }
+    const { status, text } = answered;
     let answer: unknown;
     try {
       answer = (JSON.parse(text) as { challenge?: unknown }).challenge;

@@ -91,6 +91,15 @@ describe('Connect in its v3 form', () => {
     expect((await smartcar.getVehicles(access.accessToken)).vehicles.sort()).toEqual(user.vehicles.map((v) => v.id).sort());
   });
 
+  test('a plain v2 Connect URL keeps the v2 redirect (code and state), and still records the connection', async () => {
+    const user = sim.user('v3-connect-v2@example.com');
+    const q = new URLSearchParams({ client_id: sim.client.clientId, response_type: 'code', redirect_uri: 'https://app.example/callback', state: 's2' });
+    const back = (await completeConsent(`${sim.origin}/oauth/authorize?${q}`, { username: user.username })).searchParams;
+    expect([...back.keys()].sort()).toEqual(['code', 'state']);
+    const list = await api.get<V3Page<V3Connection>>(`/v3/connections?filter[userId]=${user.id}`);
+    expect(list.body.data.map((c) => c.relationships.vehicle.data.id)).toEqual([user.vehicles[0]!.id]);
+  });
+
   test('client_id works as well; response_type=none completes without a code', async () => {
     const user = sim.user('v3-connect-b@example.com');
     const url = connectUrl(sim, { response_type: 'none' }).replace('application_id=', 'client_id=');

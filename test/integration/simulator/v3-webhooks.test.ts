@@ -2,6 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import smartcar from 'smartcar';
 import { startSimulator, type RunningSimulator } from '../../../src/simulator';
 import { appToken, connectV3, sdk, v3Client, type V3Client, type V3Errors } from './v3-support';
 
@@ -76,6 +77,7 @@ beforeAll(async () => {
   await once(receiver, 'listening');
   receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
   sim = await startSimulator({ now: () => clock, webhookRetryScale: 0.001, webhookPollMs: 50 });
+  for (const [k, v] of Object.entries(sim.env)) process.env[k] = v;
   api = v3Client(sim, () => token);
   token = await appToken(sim);
 });
@@ -132,6 +134,36 @@ test('VERIFY: a wrong hash leaves the webhook unverified; the right one verifies
   expect(((await bad.json()) as { error: string }).error).toBe('bad value for "webhookUrl"; bad value for "webhookFault"');
 });
 
+test('VERIFY is retried on the schedule while nobody listens yet, and a late receiver verifies the webhook', async () => {
+  const late = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const event = JSON.parse(Buffer.concat(chunks).toString('utf8')) as WebhookEvent;
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ challenge: sdk.hashChallenge(sim.v3.managementToken, event.data.challenge!) }));
+    });
+  });
+  late.listen(0, '127.0.0.1');
+  await once(late, 'listening');
+  const port = (late.address() as AddressInfo).port;
+  late.close();
+  await once(late, 'close');
+  try {
+    sim.configure({ webhookRetryScale: 0.01, webhookUrl: `http://127.0.0.1:${port}/late` });
+    await waitFor('a first attempt', () => sim.webhookDeliveries().some((d) => d.eventType === 'VERIFY' && d.status === 0));
+    late.listen(port, '127.0.0.1');
+    await once(late, 'listening');
+    await waitFor('verified', () => sim.webhookStatus().status === 'verified');
+    const attempts = sim.webhookDeliveries().filter((d) => d.eventType === 'VERIFY').slice(-2);
+    expect(attempts.map((d) => d.status)).toEqual([0, 200]);
+    expect(attempts[0]!.eventId).toBe(attempts[1]!.eventId);
+  } finally {
+    late.close();
+    sim.configure({ webhookRetryScale: 0.001, webhookUrl: `${receiverUrl}/hook` });
+    await waitFor('verified again', () => sim.webhookStatus().status === 'verified');
+  }
+});
+
 test('subscribing sends FIRST_DELIVERY: every signal, signed; a second subscription is 409', async () => {
   const before = received.length;
   const { userId, cars } = await subscribe('v3-hook-first+ev@example.com');
@@ -174,6 +206,26 @@ test('a command sends VEHICLE_STATE with SIGNAL_UPDATED for what it changed', as
   expect(update.event.triggers![0]!.signal).toEqual({ name: expect.any(String), group: 'Closure', code: expect.stringMatching(/^closure-/) });
   expect(update.event.data.signals.find((s) => s.code === 'closure-islocked')!.body).toEqual({ value: false });
   expect(sdk.verifyPayload(sim.v3.managementToken, update.headers['sc-signature'] as string, update.event)).toBe(true);
+});
+
+test('a v2 command on the same car sends VEHICLE_STATE at once', async () => {
+  const username = 'v3-hook-v2cmd@example.com';
+  const before = received.length;
+  const { cars } = await subscribe(username);
+  const car = cars[0]!;
+  await waitFor('FIRST_DELIVERY', () => eventsAfter(before, 'VEHICLE_STATE').find((r) => r.event.data.vehicle.id === car.id));
+  const back = await connectV3(sim, username);
+  const auth = new smartcar.AuthClient({ clientId: sim.client.clientId, clientSecret: sim.client.clientSecret, redirectUri: 'https://app.example/callback' });
+  const access = await auth.exchangeCode(back.get('code')!);
+  sim.configure({ webhookPollMs: 0 });
+  try {
+    const mark = received.length;
+    await new smartcar.Vehicle(car.id, access.accessToken).unlock();
+    const update = await waitFor('the update', () => eventsAfter(mark, 'VEHICLE_STATE').find((r) => r.event.data.vehicle.id === car.id));
+    expect(update.event.triggers!.map((t) => t.signal.code)).toContain('closure-islocked');
+  } finally {
+    sim.configure({ webhookPollMs: 50 });
+  }
 });
 
 test('readings that change with time send VEHICLE_STATE on the next poll', async () => {
