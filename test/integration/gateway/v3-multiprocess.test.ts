@@ -1,11 +1,6 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import Redis from 'ioredis';
-import { startSimulator, type RunningSimulator } from '../../../src/simulator';
-import { Client, gatewayEnv, testRedisUrl } from '../../support/gateway';
+import { Client, gatewayEnv } from '../../support/gateway';
+import { processStack, type GatewayProcess } from '../../support/processes';
 import { connectV3Car, v3Env } from '../../support/v3';
 
 /**
@@ -14,50 +9,16 @@ import { connectV3Car, v3Env } from '../../support/v3';
  * token request.
  */
 
-const ROOT = join(__dirname, '../../..');
-const BUILD = join(ROOT, '.test-build', randomBytes(4).toString('hex'));
+const ps = processStack('tv3m');
+const { processes } = ps;
 
-let sim: RunningSimulator;
-let redis: Redis;
-const prefix = `tv3m${randomBytes(4).toString('hex')}:`;
-const key = randomBytes(32).toString('base64');
-const children: ChildProcess[] = [];
-
-beforeAll(async () => {
-  execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', BUILD], { stdio: 'inherit' });
-  sim = await startSimulator();
-  redis = new Redis(testRedisUrl());
-}, 120_000);
-
-afterAll(async () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  await sim?.stop();
-  const stale = await redis.keys(`${prefix}*`);
-  if (stale.length) await redis.del(...stale);
-  await redis.quit();
-  rmSync(BUILD, { recursive: true, force: true });
-});
-
-function startGateway(): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [join(BUILD, 'main.js')], {
-    // A loaded machine (three gateways, jest, other work) can take longer than 500 ms for one Redis command.
-    env: { ...process.env, ...gatewayEnv(sim, prefix, key), ...v3Env(sim), LOG_LEVEL: 'info', REDIS_COMMAND_TIMEOUT_MS: '5000' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`gateway exited ${code}: ${stderr}`)));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const entry = JSON.parse(line) as { msg?: string; url?: string };
-      if (entry.msg?.startsWith('Gateway ready')) resolve({ url: entry.url!, child });
-    });
-  });
+function startGateway(): Promise<GatewayProcess> {
+  // A loaded machine (three gateways, jest, other work) can take longer than 500 ms for one Redis command.
+  return processes.start({ ...gatewayEnv(ps.sim, ps.prefix, ps.key), ...v3Env(ps.sim), LOG_LEVEL: 'info', REDIS_COMMAND_TIMEOUT_MS: '5000' });
 }
 
-const tokenRequests = (since: number) => sim.requests(since).filter((r) => r.kind === 'token');
-const lastSeq = () => sim.requests().at(-1)?.seq ?? 0;
+const tokenRequests = (since: number) => ps.sim.requests(since).filter((r) => r.kind === 'token');
+const lastSeq = () => ps.sim.requests().at(-1)?.seq ?? 0;
 
 test('50 concurrent requests across three processes when the application token expires: exactly one token request', async () => {
   const gateways = await Promise.all([startGateway(), startGateway(), startGateway()]);
@@ -71,7 +32,7 @@ test('50 concurrent requests across three processes when the application token e
   for (const g of gateways) expect((await read(g.url)).errors).toBeUndefined();
   expect(tokenRequests(0).map((r) => r.status)).toEqual([200]);
 
-  sim.expireAppTokens();
+  ps.sim.expireAppTokens();
   const since = lastSeq();
   const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => read(gateways[i % 3]!.url)));
   for (const r of answers) {
@@ -80,7 +41,7 @@ test('50 concurrent requests across three processes when the application token e
   }
   expect(tokenRequests(since).map((r) => `${r.path} ${r.status}`)).toEqual(['/oauth2/token 200']);
   // Each request went upstream with the old token (401) or the new one (200), and every one got its reading.
-  const reads = sim.requests(since).filter((r) => r.kind === 'api' && r.vehicleId === id);
+  const reads = ps.sim.requests(since).filter((r) => r.kind === 'api' && r.vehicleId === id);
   expect(reads.filter((r) => r.status === 200)).toHaveLength(50);
   expect(reads.every((r) => r.status === 200 || r.status === 401)).toBe(true);
   expect(reads.filter((r) => r.status === 401).length).toBeGreaterThanOrEqual(3);

@@ -1,4 +1,5 @@
 import { UpstreamError } from '../../../src/errors';
+import type { Reading } from '../../../src/vehicles/signal.registry';
 import {
   answersFromV3,
   commandResultOf,
@@ -70,7 +71,7 @@ describe('signals', () => {
 
   test('imperial: converted from the unit the body names', () => {
     const imperial = answersFromV3(['odometer'], [ok('odometer-traveleddistance', { unit: 'km', value: 1.609344 })], null, 'imperial', null);
-    expect((imperial.get('odometer') as { values: { distance: number } }).values.distance).toBeCloseTo(1, 9);
+    expect((imperial.get('odometer') as Reading).values.distance).toBeCloseTo(1, 9);
   });
 });
 
