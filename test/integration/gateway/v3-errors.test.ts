@@ -28,8 +28,8 @@ const lastSeq = () => stack.sim.requests().at(-1)?.seq ?? 0;
 const tokenRequests = (since: number) => stack.sim.requests(since).filter((r) => r.kind === 'token');
 const ODOMETER = 'query($id: ID) { vehicle(id: $id) { make odometer(maxAge: 0) { distance } } }';
 
-async function odometerError(id = ids[0]!) {
-  const res = await client.gql<{ vehicle: { make: string; odometer: unknown } }>(ODOMETER, { id });
+async function odometerError(id = ids[0]!, query = ODOMETER) {
+  const res = await client.gql<{ vehicle: { odometer: unknown } }>(query, { id });
   expect(res.data!.vehicle.odometer).toBeNull();
   expect(res.errors).toHaveLength(1);
   expect(res.errors![0]!.path).toEqual(['vehicle', 'odometer']);
@@ -58,6 +58,23 @@ test.each([
 test("a load balancer's HTML page is UPSTREAM_UNAVAILABLE", async () => {
   stack.sim.addFault({ target: 'api', mode: 'html', status: 503, count: 1 });
   expect((await odometerError()).code).toBe('UPSTREAM_UNAVAILABLE');
+});
+
+test('a dropped connection is UPSTREAM_UNAVAILABLE; a failing token endpoint too, and a refused client id is ours to fix', async () => {
+  stack.sim.addFault({ target: 'api', mode: 'reset', count: 1 });
+  const reset = await odometerError();
+  expect([reset.code, reset.smartcar]).toEqual(['UPSTREAM_UNAVAILABLE', undefined]);
+
+  // Without a token the connection's whole batch fails (make too): ask for the odometer alone.
+  const odometerOnly = 'query($id: ID) { vehicle(id: $id) { odometer(maxAge: 0) { distance } } }';
+  stack.sim.expireAppTokens();
+  stack.sim.addFault({ target: 'token', mode: 'error', status: 503, count: 1 });
+  expect((await odometerError(ids[0], odometerOnly)).code).toBe('UPSTREAM_UNAVAILABLE');
+  stack.sim.addFault({ target: 'token', mode: 'error', status: 401, count: 1 });
+  expect((await odometerError(ids[0], odometerOnly)).code).toBe('INTERNAL_SERVER_ERROR');
+  // The endpoint answers again: the next request fetches a token and reads.
+  const ok = await client.gql<{ vehicle: { odometer: { distance: number } } }>(ODOMETER, { id: ids[0] });
+  expect(ok.errors).toBeUndefined();
 });
 
 test("the test cars' faults, per signal in a 200 or for the whole car", async () => {

@@ -195,7 +195,7 @@ test('the permanent readings held in process are each vehicle\'s own: three cars
   // Gone from Redis: the second answer comes from this process alone, still one car's values each.
   const hash = hashSessionToken(client.cookies.get('sid')!);
   const [connectionKey] = await stack.redis.keys(`${stack.prefix}sess:{${hash}}:conn:*`);
-  const readings = (await stack.redis.hkeys(connectionKey!)).filter((f) => f.startsWith('r:'));
+  const readings = (await stack.redis.hkeys(connectionKey!)).filter((f) => f.startsWith('r2:'));
   expect(readings.length).toBeGreaterThanOrEqual(6);
   await stack.redis.hdel(connectionKey!, ...readings);
   stack.sim.resetRequests();
