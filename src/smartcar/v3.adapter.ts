@@ -24,6 +24,8 @@ export interface V3AdapterOptions {
   timeoutMs: number;
   tokenTimeoutMs: number;
   origins: { iam: string; api: string; connect: string };
+  /** Signals and connections asked per page (Smartcar's maximum, 100, unless a test wants pages). */
+  pageSize?: number;
 }
 
 /** Smartcar's maximum page size; the page cap bounds a misbehaving upstream. */
@@ -89,6 +91,7 @@ export interface V3Adapter {
 
 export function createV3Adapter(options: V3AdapterOptions): V3Adapter {
   const api = `${options.origins.api}/v3`;
+  const pageSize = options.pageSize ?? PAGE_SIZE;
   const headers = (c: { appToken: string; userId: string }, extra: Record<string, string> = {}) => ({ authorization: `Bearer ${c.appToken}`, 'sc-user-id': c.userId, ...extra });
   const get = (label: string, url: string, c: { appToken: string; userId: string }) => send(label, url, { method: 'GET', headers: headers(c), timeoutMs: options.timeoutMs });
 
@@ -109,12 +112,12 @@ export function createV3Adapter(options: V3AdapterOptions): V3Adapter {
   const connections = async (c: { appToken: string; userId: string }, filter: { vehicleId?: string; externalId?: string }): Promise<V3Connection[]> => {
     const out: V3Connection[] = [];
     for (let page: number | null = 1, n = 0; page !== null && n < MAX_PAGES; n++) {
-      const q = new URLSearchParams({ 'filter[userId]': c.userId, 'page[number]': String(page), 'page[size]': String(PAGE_SIZE) });
+      const q = new URLSearchParams({ 'filter[userId]': c.userId, 'page[number]': String(page), 'page[size]': String(pageSize) });
       if (filter.vehicleId) q.set('filter[vehicleId]', filter.vehicleId);
       if (filter.externalId) q.set('filter[user.externalId]', filter.externalId);
       const res = await get('/v3/connections', `${api}/connections?${q}`, c);
       out.push(...connectionsOf(res.body));
-      page = nextPage(res.body, page, PAGE_SIZE);
+      page = nextPage(res.body, page, pageSize);
     }
     return out;
   };
@@ -125,12 +128,12 @@ export function createV3Adapter(options: V3AdapterOptions): V3Adapter {
     let vehicle: Record<string, unknown> | null = null;
     let requestId: string | null = null;
     for (let page: number | null = 1, n = 0; page !== null && n < MAX_PAGES; n++) {
-      const res = await get('/v3/vehicles/signals', `${api}/vehicles/${encodeURIComponent(vehicleId)}/signals?page=${page}&pageSize=${PAGE_SIZE}`, c);
+      const res = await get('/v3/vehicles/signals', `${api}/vehicles/${encodeURIComponent(vehicleId)}/signals?page=${page}&pageSize=${pageSize}`, c);
       const body = (res.body ?? {}) as { data?: unknown; included?: { vehicle?: unknown } };
       if (Array.isArray(body.data)) resources.push(...(body.data as unknown[]));
       vehicle ??= body.included?.vehicle ? vehicleAttributesOf(body.included.vehicle) : null;
       requestId ??= res.headers['sc-request-id'] ?? null;
-      page = nextPage(res.body, page, PAGE_SIZE);
+      page = nextPage(res.body, page, pageSize);
     }
     return { resources, vehicle, requestId };
   };
