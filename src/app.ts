@@ -32,7 +32,8 @@ import { tutorialRoutes } from './rest/tutorial.routes';
 import { RequestSession } from './session/request-session';
 import { presentedToken, SESSION_COOKIE } from './session/session.token';
 import { startSimulator, type RunningSimulator } from './simulator';
-import { createSmartcarClient } from './smartcar/smartcar.client';
+import { createSmartcarClient, type SmartcarClient } from './smartcar/smartcar.client';
+import { adapterOptions, smartcarIdentity, type SimulatorIdentity } from './smartcar/smartcar.setup';
 import { buildServices } from './services';
 import { sweepIdleConnections, type SweepResult } from './tokens/refresh.sweep';
 
@@ -135,27 +136,24 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
 
   let simulator: RunningSimulator | null = null;
-  let client = config.smartcar.credentials;
-  let origins = config.smartcar.origins;
+  let simulatorOrigin: string | null = null;
   let redirectUri = config.smartcar.redirectUri;
-  if (!client) {
+  if (!config.smartcar.credentials) {
     try {
       simulator = await startSimulator(config.simulator);
     } catch (err) {
       release();
       throw listenFailure(err, 'the built-in Smartcar simulator', config.simulator.host, config.simulator.port, 'SIMULATOR_PORT', 'SIMULATOR_HOST');
     }
-    client = simulator.client;
     // Bound to every interface (a container): browsers and the SDK both reach it as localhost.
     const wildcard = config.simulator.host === '0.0.0.0' || config.simulator.host === '::';
-    const origin = wildcard ? `http://localhost:${simulator.port}` : simulator.origin;
-    origins = { auth: origin, api: origin, management: origin };
+    simulatorOrigin = wildcard ? `http://localhost:${simulator.port}` : simulator.origin;
     redirectUri ??= `http://localhost:${port}/exchange`;
   }
   // Config guarantees a redirect URI whenever credentials are set.
-  const smartcar = createSmartcarClient({ clientId: client.clientId, clientSecret: client.clientSecret, redirectUri: redirectUri!, mode: config.smartcar.mode, timeoutMs: config.smartcar.timeoutMs, tokenTimeoutMs: config.smartcar.tokenTimeoutMs, origins });
+  const { smartcar, appClientId } = smartcarClientFor(config, simulator && simulatorOrigin ? { client: simulator.client, v3: simulator.v3, origin: simulatorOrigin } : null, redirectUri!);
 
-  const { sessions, tokens, connect, vehicles, signals, commands } = buildServices(config, redis, smartcar, logger, redirectUri!);
+  const { sessions, tokens, connect, vehicles, signals, commands } = buildServices(config, redis, smartcar, logger, redirectUri!, appClientId);
 
   const requestSession = (req: Request, res: Response) =>
     new RequestSession(sessions, presentedToken(req), (cookie) => setSessionCookie(res, cookie), { secure: config.session.cookieSecure }, config.session.unconnectedTtlSec);
@@ -274,6 +272,13 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
         logger.debug('stopped');
       })()),
   };
+}
+
+/** The Smartcar client (v2, and v3 in v3 mode) of this configuration, or of the in-process simulator. */
+function smartcarClientFor(config: Config, simulator: SimulatorIdentity | null, redirectUri: string): { smartcar: SmartcarClient; appClientId: string | null } {
+  const identity = smartcarIdentity(config.smartcar, simulator);
+  const options = adapterOptions(config.smartcar, identity, redirectUri);
+  return { smartcar: createSmartcarClient(options.v2, options.v3), appClientId: identity.v3?.clientId ?? null };
 }
 
 /** How often each instance looks for refreshes to finish: several times per grace window. */

@@ -51,6 +51,16 @@ export interface Config {
     tokenTimeoutMs: number;
     /** Units of vehicle readings (Smartcar's `sc-unit-system`). */
     unitSystem: 'metric' | 'imperial';
+    /** The API version new connections are made with (a session's older connections keep theirs). */
+    apiVersion: 2 | 3;
+    /** API v3's Connect identity and hosts; always set (v2 mode ignores it). */
+    v3: {
+      /** The Application ID Connect takes; null in simulator mode until the simulator tells it. */
+      applicationId: string | null;
+      origins: { iam: string; api: string; management: string; connect: string };
+    };
+    /** The Application Management Token (webhook signatures); null when not set. */
+    managementToken: string | null;
   };
   /** Abuse limits of the GraphQL edge and per-client rate limits (0 = off). */
   limits: {
@@ -134,6 +144,16 @@ const origin = z.preprocess(
     .optional(),
 );
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Smartcar's v3 hosts, used when their variables are not set. */
+export const V3_ORIGINS = {
+  iam: 'https://iam.smartcar.com',
+  api: 'https://vehicle.api.smartcar.com',
+  management: 'https://management.api.smartcar.com',
+  connect: 'https://connect.smartcar.com',
+} as const;
+
 /** Every way a number variable can be wrong gets the same message: what it accepts. */
 const NUMBER_MESSAGE = /^must be a (whole )?number from /;
 const num = (min: number, max: number, whole = true) => {
@@ -195,6 +215,13 @@ const schema = z.object({
   SMARTCAR_AUTH_ORIGIN: origin,
   SMARTCAR_API_ORIGIN: origin,
   SMARTCAR_MANAGEMENT_API_ORIGIN: origin,
+  SMARTCAR_API_VERSION: z.preprocess(emptyToUndefined, z.enum(['2', '3'], { message: 'must be "2" or "3"' }).optional()),
+  SMARTCAR_APPLICATION_ID: z.preprocess(emptyToUndefined, z.string().regex(UUID, 'must be the Application ID from the Smartcar dashboard (a UUID; the client_… id is for the token endpoint only)').optional()),
+  SMARTCAR_MANAGEMENT_TOKEN: optionalString,
+  SMARTCAR_IAM_ORIGIN: origin,
+  SMARTCAR_API_V3_ORIGIN: origin,
+  SMARTCAR_MANAGEMENT_API_V3_ORIGIN: origin,
+  SMARTCAR_CONNECT_ORIGIN: origin,
   TOKEN_ENCRYPTION_KEY: optionalString,
   TOKEN_ENCRYPTION_KEYS_PREVIOUS: optionalString,
   COOKIE_SECURE: z.preprocess(emptyToUndefined, z.enum(['true', 'false'], { message: 'must be "true" or "false"' }).optional()),
@@ -250,6 +277,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!credentials && env.NODE_ENV === 'production') {
     problems.push('SMARTCAR_CLIENT_ID and SMARTCAR_CLIENT_SECRET: required when NODE_ENV=production (the built-in simulator is for development)');
   }
+
+  const apiVersion = apiVersionOf(env, credentials, problems);
 
   const base64Key = (raw: string) => (/^[A-Za-z0-9+/]+={0,2}$/.test(raw) ? Buffer.from(raw, 'base64') : Buffer.alloc(0));
   let tokenKey: Config['tokenKey'] | null = null;
@@ -323,6 +352,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       timeoutMs: e.SMARTCAR_TIMEOUT_MS,
       tokenTimeoutMs: refresh.tokenTimeoutMs,
       unitSystem: e.SMARTCAR_UNIT_SYSTEM,
+      apiVersion,
+      v3: {
+        applicationId: e.SMARTCAR_APPLICATION_ID ?? null,
+        origins: {
+          iam: e.SMARTCAR_IAM_ORIGIN ?? V3_ORIGINS.iam,
+          api: e.SMARTCAR_API_V3_ORIGIN ?? V3_ORIGINS.api,
+          management: e.SMARTCAR_MANAGEMENT_API_V3_ORIGIN ?? V3_ORIGINS.management,
+          connect: e.SMARTCAR_CONNECT_ORIGIN ?? V3_ORIGINS.connect,
+        },
+      },
+      managementToken: e.SMARTCAR_MANAGEMENT_TOKEN ?? null,
     },
     signals: { defaultMaxAgeSec: e.SIGNAL_MAX_AGE_SEC },
     limits: {
@@ -353,6 +393,22 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel: e.LOG_LEVEL,
     logFormat: e.LOG_FORMAT,
   };
+}
+
+/**
+ * SMARTCAR_API_VERSION, or what the credentials say: Smartcar's v3 API credentials are `client_…`
+ * ids (the prefix is how integrations tell them apart). The simulator speaks v2 unless asked, so the
+ * Smartcar tutorial apps work unchanged. v3 needs the Application ID for Connect.
+ */
+function apiVersionOf(env: Record<string, string | undefined>, credentials: { clientId: string } | null, problems: string[]): 2 | 3 {
+  const given = env.SMARTCAR_API_VERSION || undefined;
+  const v3Id = credentials?.clientId.startsWith('client_') ?? false;
+  const version = given === '3' ? 3 : given === '2' ? 2 : v3Id ? 3 : 2;
+  if (version === 3 && credentials && !(env.SMARTCAR_APPLICATION_ID || undefined)) {
+    problems.push('SMARTCAR_APPLICATION_ID: required with SMARTCAR_API_VERSION=3 (the Application ID Connect takes, from the Smartcar dashboard)');
+  }
+  if (given === '2' && v3Id) problems.push('SMARTCAR_CLIENT_ID: a client_… id is an API v3 credential; set SMARTCAR_API_VERSION=3 (or use the v2 client id)');
+  return version;
 }
 
 /**

@@ -81,9 +81,12 @@ export class UpstreamError extends Error {
     this.name = 'UpstreamError';
   }
 
-  /** The access token was not accepted (expired early, or revoked): refresh once, then retry. */
+  /**
+   * The access token was not accepted (expired early, or revoked): refresh once, then retry. Not v3's
+   * `403 AUTHENTICATION/ACCESS_DENIED`: the token is fine, the driver's connection is gone.
+   */
   get isAuthentication(): boolean {
-    return this.details.type === 'AUTHENTICATION';
+    return this.details.type === 'AUTHENTICATION' && this.status !== 403;
   }
 
   /** The token endpoint refused a code or refresh token (expired, used, revoked, wrong redirect URI). */
@@ -135,8 +138,10 @@ function codeFor(e: UpstreamError, phase: Phase): ErrorCode {
     case 'server_error':
     case 'temporarily_unavailable':
       return 'UPSTREAM_UNAVAILABLE';
-    case 'VALIDATION':
     case 'RESOURCE_NOT_FOUND':
+      // v3: the driver's connection to this vehicle is gone (ended at Smartcar or by the driver).
+      return e.details.code === 'VEHICLE_NOT_FOUND' ? 'RECONNECT_REQUIRED' : 'INTERNAL_SERVER_ERROR';
+    case 'VALIDATION':
       return 'INTERNAL_SERVER_ERROR';
     default:
       // No type (an HTML page, an unparseable body) or one we do not know: judge by status.

@@ -12,6 +12,7 @@ export const REDACT_PATHS = [
   'res.headers["set-cookie"]',
   '*.accessToken',
   '*.refreshToken',
+  '*.appToken',
   '*.access_token',
   '*.refresh_token',
   '*.token',

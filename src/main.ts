@@ -13,6 +13,7 @@ async function main(): Promise<void> {
   if (app.simulator) {
     log.info({ simulator: app.simulator.origin }, `No Smartcar credentials: using the built-in Smartcar simulator at ${app.simulator.origin}`);
   }
+  if (config.smartcar.apiVersion === 3) log.info('Smartcar API v3: new connections use the application token and the driver\'s user id');
   if (config.tokenKey.generated) {
     log.warn('TOKEN_ENCRYPTION_KEY is not set: using a random key; sessions will not survive a restart');
   }

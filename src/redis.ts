@@ -180,6 +180,8 @@ export const keys = {
   session: (h: string) => `sess:{${h}}`,
   /** Sorted set: state → expiry (epoch ms). */
   states: (h: string) => `sess:{${h}}:states`,
+  /** Hash: state → the external id its v3 Connect URL carries. */
+  stateExternalIds: (h: string) => `sess:{${h}}:xids`,
   connection: (h: string, connectionId: string) => `sess:{${h}}:conn:${connectionId}`,
   refreshLock: (h: string, connectionId: string) => `sess:{${h}}:conn:${connectionId}:lock`,
   refreshCooldown: (h: string, connectionId: string) => `sess:{${h}}:conn:${connectionId}:cooldown`,

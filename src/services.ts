@@ -3,7 +3,8 @@ import type { Config } from './config';
 import { ConnectService, stateRequired } from './connect/connect.service';
 import type { Logger } from './logger';
 import { SessionStore } from './session/session.store';
-import type { SmartcarPort } from './smartcar/smartcar.port';
+import type { SmartcarClient } from './smartcar/smartcar.client';
+import { AppTokenProvider } from './tokens/app-token';
 import { TokenCredentials } from './tokens/credentials';
 import { TokenCipher } from './tokens/token.cipher';
 import { TokenProvider } from './tokens/token.provider';
@@ -13,19 +14,32 @@ import { ReadingsCache } from './vehicles/readings.cache';
 import { SignalService } from './vehicles/signal.service';
 import { VehicleService } from './vehicles/vehicle.service';
 
+/** Fetch the application token this long before it expires (Smartcar's guidance: about 5 minutes). */
+const APP_TOKEN_AHEAD_MS = 5 * 60_000;
+/** After a failed early fetch, the still-valid token serves this long before the next try. */
+const APP_TOKEN_RETRY_MS = 30_000;
+
 /**
  * The singletons behind the edges, built once (by the server and by `npm run refresh-sweep`).
  * `redirectUri`: the one the Smartcar client uses (in simulator mode only known once the port is bound).
+ * `appClientId`: v3's `client_…` id (the sealed application token is bound to it); null in v2 mode.
  */
-export function buildServices(config: Config, redis: RedisClient, smartcar: SmartcarPort, logger: Logger, redirectUri: string) {
+export function buildServices(config: Config, redis: RedisClient, client: SmartcarClient, logger: Logger, redirectUri: string, appClientId: string | null = null) {
+  const smartcar = client.port;
   const sessions = new SessionStore(redis);
-  const vault = new TokenVault(redis, new TokenCipher(config.tokenKey.key, config.tokenKey.previous));
+  const cipher = new TokenCipher(config.tokenKey.key, config.tokenKey.previous);
+  const vault = new TokenVault(redis, cipher);
   // The reconnect URL needs ConnectService, which needs the provider: bound late.
   const tokens = new TokenProvider(vault, redis, smartcar, config.refresh, logger, (hash) => connect.reconnectUrl(hash));
-  const credentials = new TokenCredentials(tokens);
+  const appTokens =
+    client.fetchAppToken && appClientId
+      ? new AppTokenProvider(redis, cipher, client.fetchAppToken, { clientId: appClientId, aheadMs: APP_TOKEN_AHEAD_MS, lockTtlMs: config.refresh.lockTtlMs, retryAfterFailureMs: APP_TOKEN_RETRY_MS }, logger)
+      : null;
+  const credentials = new TokenCredentials(tokens, appTokens);
   const connect: ConnectService = new ConnectService(sessions, vault, credentials, smartcar, {
     scope: config.smartcar.scope,
     stateRequired: stateRequired(config.smartcar.requireState, redirectUri),
+    apiVersion: appTokens ? 3 : 2,
   });
   const vehicles = new VehicleService(connect);
   const readings = new ReadingsCache(redis);
@@ -35,5 +49,5 @@ export function buildServices(config: Config, redis: RedisClient, smartcar: Smar
     defaultMaxAgeSec: config.signals.defaultMaxAgeSec,
     maxReadingsPerRequest: config.limits.maxReadingsPerRequest,
   });
-  return { sessions, vault, tokens, connect, vehicles, signals, commands };
+  return { sessions, vault, tokens, appTokens, connect, vehicles, signals, commands };
 }

@@ -4,6 +4,7 @@ import { createLogger } from './logger';
 import { connectRedis } from './redis';
 import { buildServices } from './services';
 import { createSmartcarClient } from './smartcar/smartcar.client';
+import { adapterOptions, smartcarIdentity } from './smartcar/smartcar.setup';
 import { sweepIdleConnections } from './tokens/refresh.sweep';
 
 /**
@@ -23,15 +24,9 @@ async function main(): Promise<number> {
   process.once('SIGTERM', () => stop.abort());
   process.once('SIGINT', () => stop.abort());
   try {
-    const smartcar = createSmartcarClient({
-      ...config.smartcar.credentials,
-      redirectUri: config.smartcar.redirectUri,
-      mode: config.smartcar.mode,
-      timeoutMs: config.smartcar.timeoutMs,
-      tokenTimeoutMs: config.smartcar.tokenTimeoutMs,
-      origins: config.smartcar.origins,
-    });
-    const { tokens } = buildServices(config, redis, smartcar, logger, config.smartcar.redirectUri);
+    // The sweep refreshes v2 pairs only: the v2 adapter is all it needs.
+    const options = adapterOptions(config.smartcar, smartcarIdentity(config.smartcar, null), config.smartcar.redirectUri);
+    const { tokens } = buildServices(config, redis, createSmartcarClient(options.v2, null), logger, config.smartcar.redirectUri);
     try {
       const result = await sweepIdleConnections({ redis, keyPrefix: config.redis.keyPrefix, tokens, logger }, config.refresh.sweepAgeDays * 86_400_000, { signal: stop.signal });
       if (!result.ran) logger.info('another instance is sweeping; nothing done');

@@ -22,7 +22,20 @@ export interface ConnectOptions {
   scope: string[];
   /** A code exchange without a `state` is refused (see stateRequired). */
   stateRequired: boolean;
+  /** The API new connections are made with: v3 Connect URLs carry an external id, and redirects a `user_id`. */
+  apiVersion: 2 | 3;
 }
+
+/** What Connect's redirect carried (GET /exchange's query, completeConnect's URL). */
+export interface ConnectRedirect {
+  code: string | null;
+  userId: string | null;
+  state: string | null;
+  error: string | null;
+}
+
+/** A session's v3 connection lives as long as a v2 refresh token would (Smartcar's 60 days). */
+const V3_CONNECTION_TTL_MS = 60 * 86_400_000;
 
 /** SMARTCAR_REQUIRE_STATE: `true`, `false` or `auto`. */
 export type RequireStateSetting = boolean | 'auto';
@@ -44,6 +57,22 @@ const MAKE = /^[A-Za-z0-9_-]{1,40}$/;
 const VIN = /^[A-HJ-NPR-Z0-9]{17}$/i;
 /** Smartcar codes are UUIDs; allow any URL-safe token of sane length. */
 const CODE = /^[A-Za-z0-9._~-]{1,512}$/;
+/** Smartcar user ids are UUIDs. */
+const USER_ID = /^[A-Za-z0-9-]{1,128}$/;
+const MAX_REDIRECT_URL = 4096;
+
+/** The parameters of a redirect URL (any scheme: `https://…/exchange`, `sc<id>://exchange`). */
+export function parseRedirect(redirectUrl: string): ConnectRedirect {
+  if (redirectUrl.length > MAX_REDIRECT_URL) throw badInput('redirectUrl: too long');
+  let url: URL;
+  try {
+    url = new URL(redirectUrl);
+  } catch {
+    throw badInput('redirectUrl: not a URL. Pass the whole URL Smartcar Connect redirected to.');
+  }
+  const q = url.searchParams;
+  return { code: q.get('code'), userId: q.get('user_id'), state: q.get('state'), error: q.get('error') };
+}
 
 export class ConnectService {
   constructor(
@@ -66,10 +95,11 @@ export class ConnectService {
     if (problems.length) throw badInput(problems.join('; '));
 
     const session = await rs.ensure();
-    const state = await this.sessions.issueState(session.hash);
+    const { state, externalId } = await this.issue(session.hash);
     return this.smartcar.authUrl({
       scope,
       state,
+      ...(externalId !== undefined && { externalId }),
       ...(args.forcePrompt != null && { forcePrompt: args.forcePrompt }),
       ...(args.make != null && { make: args.make }),
       ...(args.singleSelectVin != null && { singleSelectVin: args.singleSelectVin }),
@@ -78,8 +108,65 @@ export class ConnectService {
 
   /** A Connect URL with the default scope for a session that must connect again (RECONNECT_REQUIRED). */
   async reconnectUrl(sessionHash: string): Promise<string> {
-    const state = await this.sessions.issueState(sessionHash);
-    return this.smartcar.authUrl({ scope: this.options.scope, state });
+    const { state, externalId } = await this.issue(sessionHash);
+    return this.smartcar.authUrl({ scope: this.options.scope, state, ...(externalId !== undefined && { externalId }) });
+  }
+
+  /**
+   * A state and, in v3 mode, a fresh external id stored with it: an opaque random value per state
+   * (never derived from the session token), which Smartcar records on the connection the driver
+   * makes through that URL. It proves later that a `user_id` came back from our own Connect URL.
+   */
+  private async issue(sessionHash: string): Promise<{ state: string; externalId?: string }> {
+    const externalId = this.options.apiVersion === 3 ? randomBytes(16).toString('base64url') : undefined;
+    return { state: await this.sessions.issueState(sessionHash, externalId), ...(externalId !== undefined && { externalId }) };
+  }
+
+  /**
+   * Completes Connect from the parameters of its redirect: v3's `user_id` (in v3 mode; a code beside
+   * it is not exchanged), else a code as exchangeCode does. Returns the new connection's vehicle ids.
+   */
+  async complete(rs: RequestSession, redirect: ConnectRedirect): Promise<string[]> {
+    if (redirect.error !== null) {
+      // Connect sends the driver back with ?error=access_denied (or another reason) instead.
+      throw badInput(`Smartcar Connect did not authorise: ${redirect.error.slice(0, 64)}`, { connectError: redirect.error.slice(0, 64) });
+    }
+    if (redirect.userId !== null && this.options.apiVersion === 3) return this.completeUser(rs, redirect.userId, redirect.state);
+    if (redirect.code !== null) return this.exchange(rs, redirect.code, redirect.state);
+    throw badInput(this.options.apiVersion === 3 ? 'user_id: required (or a code)' : 'code: required');
+  }
+
+  /**
+   * v3: binds the Smartcar user of a Connect redirect to the caller's session. A user_id alone is a
+   * credential anyone could replay, so it is accepted only with a state this session was issued
+   * (unused, under 10 minutes old) and after Smartcar's Connections API shows that the user's
+   * connection carries the external id put in that state's Connect URL. Anything else stores nothing.
+   */
+  async completeUser(rs: RequestSession, userId: string, state: string | null): Promise<string[]> {
+    if (!USER_ID.test(userId)) throw badInput('user_id: not a Smartcar user id');
+    if (state === null) throw badInput('state: required with a user_id. Use the state of the connectUrl this session asked for.');
+    if (state.length > 256) throw badInput('state: too long');
+    let session = await rs.ensure();
+    const taken = await this.sessions.takeState(session.hash, state);
+    if (!taken) throw badInput('state: unknown, expired, already used, or issued to another session. Ask for a new connectUrl.');
+    if (taken.externalId === null) throw badInput('state: issued for a Connect URL without an external id (before API v3). Ask for a new connectUrl.');
+
+    const ref: ConnectionRef = { id: randomBytes(12).toString('base64url'), userId, vehicleIds: null, scopes: null, createdAt: Date.now(), api: 3 };
+    const info = await this.credentials.run(session.hash, ref, (credential) => this.smartcar.describeConnection(credential, taken.externalId!)).catch((e: unknown) => {
+      throw e instanceof UpstreamError ? fromUpstream(e, 'api') : e;
+    });
+    if (info.vehicleIds.length === 0) {
+      throw badInput("user_id: this user's connection was not made through this session's Connect URL. Ask for a new connectUrl.");
+    }
+    const described: ConnectionRef = { ...ref, vehicleIds: info.vehicleIds, scopes: [...info.permissions] };
+    const attached = await this.sessions.attach(session, described, null, Date.now() + V3_CONNECTION_TTL_MS);
+    if (!attached) throw new AppError('UNAUTHENTICATED', 'The session ended meanwhile. Start again.');
+    session = attached;
+    // Records it again, dropping older connections of the same Smartcar user (the newer one supersedes).
+    const updated = await this.sessions.describe(session, described);
+    if (!updated) throw new AppError('UNAUTHENTICATED', 'The session ended meanwhile.');
+    await rs.update(updated);
+    return info.vehicleIds;
   }
 
   /**

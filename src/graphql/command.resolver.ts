@@ -34,7 +34,7 @@ export class CommandResolver extends CommandMutations {
 
   @Mutation(() => Boolean, { description: 'Deletes the session and every token it holds, and clears the cookie.' })
   async signOut(@Ctx() ctx: GraphQLContext): Promise<boolean> {
-    await ctx.session.signOut();
+    await this.commands.signOut(ctx.session);
     return true;
   }
 }

@@ -1,5 +1,5 @@
-import { Args, Ctx, Mutation, Query, Resolver } from 'type-graphql';
-import type { ConnectService } from '../connect/connect.service';
+import { Arg, Args, Ctx, Mutation, Query, Resolver } from 'type-graphql';
+import { parseRedirect, type ConnectService } from '../connect/connect.service';
 import type { GraphQLContext } from './context';
 import { ConnectUrlArgs, ExchangeCodeArgs, ExchangeCodePayload, SessionTokenType } from './types';
 
@@ -21,6 +21,14 @@ export class ConnectResolver {
   @Mutation(() => ExchangeCodePayload, { description: 'Trades a Connect authorization code for tokens kept by the gateway.' })
   async exchangeCode(@Ctx() ctx: GraphQLContext, @Args(() => ExchangeCodeArgs) { code, state }: ExchangeCodeArgs): Promise<ExchangeCodePayload> {
     const ids = await this.connect.exchange(ctx.session, code, state);
+    return { vehicles: ids.map((id) => ({ id })) };
+  }
+
+  @Mutation(() => ExchangeCodePayload, {
+    description: 'Completes Connect from the whole URL it redirected to (API v2: its code; v3: its user_id), the state checked.',
+  })
+  async completeConnect(@Ctx() ctx: GraphQLContext, @Arg('redirectUrl', () => String) redirectUrl: string): Promise<ExchangeCodePayload> {
+    const ids = await this.connect.complete(ctx.session, parseRedirect(redirectUrl));
     return { vehicles: ids.map((id) => ({ id })) };
   }
 }

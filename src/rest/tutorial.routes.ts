@@ -1,5 +1,5 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import type { ConnectService } from '../connect/connect.service';
+import type { ConnectRedirect, ConnectService } from '../connect/connect.service';
 import { badInput, HTTP_STATUS, toAppError } from '../errors';
 import { logFailure } from '../graphql/format-error';
 import type { Logger } from '../logger';
@@ -23,6 +23,12 @@ export interface TutorialDeps {
 
 const single = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
+/** Connect's redirect parameters from `/exchange`'s query (v2: `code`; v3: `user_id`; both: `state`). */
+export function redirectOf(query: Record<string, unknown>): ConnectRedirect {
+  const get = (name: string) => single(query[name]) || null;
+  return { code: get('code'), userId: get('user_id'), state: get('state'), error: get('error') };
+}
+
 export function tutorialRoutes(deps: TutorialDeps): Router {
   const router = express.Router();
 
@@ -34,21 +40,14 @@ export function tutorialRoutes(deps: TutorialDeps): Router {
   });
 
   router.get('/exchange', async (req, res) => {
-    const error = single(req.query.error);
-    if (error !== undefined) {
-      // Connect sends the driver back with ?error=access_denied (or another reason) instead of a code.
-      throw badInput(`Smartcar Connect did not authorise: ${error.slice(0, 64)}`, { connectError: error.slice(0, 64) });
-    }
-    const code = single(req.query.code);
-    if (!code) throw badInput('code: required');
-    const state = single(req.query.state) ?? null;
+    const redirect = redirectOf(req.query);
     // A browser sent here by another site with a bare code is how login CSRF arrives: someone else's
     // car would land in this browser's session. Connect's own redirect carries our state; the tutorial
     // app's request is not a browser navigation and has no Fetch Metadata. Whatever SMARTCAR_REQUIRE_STATE says.
-    if (state === null && req.get('sec-fetch-site') === 'cross-site') {
+    if (redirect.error === null && redirect.state === null && req.get('sec-fetch-site') === 'cross-site') {
       throw badInput('state: required when a browser arrives from another site. Start at /connect.');
     }
-    await deps.connect.exchange(deps.requestSession(req, res), code, state);
+    await deps.connect.complete(deps.requestSession(req, res), redirect);
     res.redirect(302, '/vehicle');
   });
 

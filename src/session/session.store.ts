@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { RedisClient } from '../redis';
 import { keys, prefixOf, redisCall } from '../redis';
+import type { ApiVersion } from '../smartcar/smartcar.port';
 import { hashSessionToken, newSessionToken } from './session.token';
 
 /**
@@ -20,6 +21,8 @@ export interface ConnectionRef {
   /** The permissions the driver granted; null until listed (then Smartcar itself enforces them). */
   scopes: string[] | null;
   createdAt: number;
+  /** The Smartcar API that serves it; absent: 2 (a token pair). A v3 connection holds no token. */
+  api?: ApiVersion;
 }
 
 export interface Session {
@@ -40,12 +43,12 @@ function parseConnections(fields: Record<string, string>): ConnectionRef[] {
   for (const [field, value] of Object.entries(fields)) {
     if (!field.startsWith('c:')) continue;
     const v = JSON.parse(value) as Omit<ConnectionRef, 'id'>;
-    out.push({ id: field.slice(2), userId: v.userId, vehicleIds: v.vehicleIds, scopes: v.scopes ?? null, createdAt: v.createdAt });
+    out.push({ id: field.slice(2), userId: v.userId, vehicleIds: v.vehicleIds, scopes: v.scopes ?? null, createdAt: v.createdAt, ...(v.api === 3 && { api: 3 as const }) });
   }
   return out.sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
 }
 
-const refValue = (c: ConnectionRef) => JSON.stringify({ userId: c.userId, vehicleIds: c.vehicleIds, scopes: c.scopes, createdAt: c.createdAt });
+const refValue = (c: ConnectionRef) => JSON.stringify({ userId: c.userId, vehicleIds: c.vehicleIds, scopes: c.scopes, createdAt: c.createdAt, ...(c.api === 3 && { api: 3 }) });
 
 export class SessionStore {
   constructor(
@@ -77,25 +80,34 @@ export class SessionStore {
     await redisCall(() => this.redis.eval(RECORD_COOKIE_EXPIRY, 1, keys.session(hash), String(expiresAt)));
   }
 
-  async issueState(hash: string): Promise<string> {
+  /**
+   * A fresh single-use state; with `externalId` (v3's Connect), kept beside it and handed back when
+   * the state is consumed. The external ids of expired states stay until the last state of the
+   * session expires (the hash shares the set's TTL): unusable, since their states are gone.
+   */
+  async issueState(hash: string, externalId?: string): Promise<string> {
     const state = randomBytes(18).toString('base64url');
     const now = this.now();
-    await redisCall(() =>
-      this.redis
-        .multi()
-        .zremrangebyscore(keys.states(hash), '-inf', now) // expired ones
-        .zadd(keys.states(hash), now + STATE_TTL_MS, state)
-        .pexpire(keys.states(hash), STATE_TTL_MS)
-        .exec(),
-    );
+    const tx = this.redis
+      .multi()
+      .zremrangebyscore(keys.states(hash), '-inf', now) // expired ones
+      .zadd(keys.states(hash), now + STATE_TTL_MS, state)
+      .pexpire(keys.states(hash), STATE_TTL_MS);
+    if (externalId !== undefined) tx.hset(keys.stateExternalIds(hash), state, externalId).pexpire(keys.stateExternalIds(hash), STATE_TTL_MS);
+    await redisCall(() => tx.exec());
     return state;
   }
 
   /** True once for a state this session was issued in the last 10 minutes; false for anything else. */
   async consumeState(hash: string, state: string): Promise<boolean> {
-    if (!STATE_SHAPE.test(state)) return false;
-    const expiry = await redisCall(() => this.redis.eval(CONSUME_STATE, 1, keys.states(hash), state));
-    return expiry !== null && Number(expiry) > this.now();
+    return (await this.takeState(hash, state)) !== null;
+  }
+
+  /** consumeState, with the external id issued with the state (null: none was). */
+  async takeState(hash: string, state: string): Promise<{ externalId: string | null } | null> {
+    if (!STATE_SHAPE.test(state)) return null;
+    const [expiry, externalId] = (await redisCall(() => this.redis.eval(CONSUME_STATE, 2, keys.states(hash), keys.stateExternalIds(hash), state))) as [string | null, string | null];
+    return expiry !== null && Number(expiry) > this.now() ? { externalId: externalId ?? null } : null;
   }
 
   /** Removes a vehicle from its connection; a connection left without vehicles (or already without
@@ -126,7 +138,7 @@ export class SessionStore {
   async destroy(session: Session): Promise<void> {
     const h = session.hash;
     const connectionPrefix = `${prefixOf(this.redis)}${keys.connection(h, '')}`;
-    await redisCall(() => this.redis.eval(DESTROY, 3, keys.session(h), keys.states(h), keys.sessionRate(h), connectionPrefix));
+    await redisCall(() => this.redis.eval(DESTROY, 4, keys.session(h), keys.states(h), keys.sessionRate(h), keys.stateExternalIds(h), connectionPrefix));
   }
 
   /**
@@ -134,7 +146,7 @@ export class SessionStore {
    * the session's life to the refresh token's. Returns the session as it now is, or null when the
    * session was deleted meanwhile (a sign-out must not be undone by a late exchange).
    */
-  async attach(session: Session, ref: ConnectionRef, sealedPair: string, refreshExpiresAt: number): Promise<Session | null> {
+  async attach(session: Session, ref: ConnectionRef, sealedPair: string | null, refreshExpiresAt: number): Promise<Session | null> {
     const expiresAt = Math.max(session.expiresAt, refreshExpiresAt);
     const ok = await redisCall(() =>
       this.redis.eval(
@@ -144,7 +156,7 @@ export class SessionStore {
         keys.connection(session.hash, ref.id),
         `c:${ref.id}`,
         refValue(ref),
-        sealedPair,
+        sealedPair ?? '',
         String(refreshExpiresAt),
         String(expiresAt),
         String(this.now()),
@@ -177,11 +189,13 @@ if tonumber(redis.call('HGET', KEYS[1], 'cookieExpires') or '0') >= tonumber(ARG
 redis.call('HSET', KEYS[1], 'cookieExpires', ARGV[1])
 return 1`;
 
-/** KEYS: states. ARGV: state. Returns its expiry and removes it (single use), or nil. */
+/** KEYS: states, their external ids. ARGV: state. Returns {expiry, external id} and removes both (single use). */
 const CONSUME_STATE = `
 local expiry = redis.call('ZSCORE', KEYS[1], ARGV[1])
+local externalId = redis.call('HGET', KEYS[2], ARGV[1])
 if expiry then redis.call('ZREM', KEYS[1], ARGV[1]) end
-return expiry`;
+if externalId then redis.call('HDEL', KEYS[2], ARGV[1]) end
+return {expiry, externalId}`;
 
 /** KEYS: session, connection, its lock, its cooldown. ARGV: field, new ref ('' = delete). */
 const REMOVE_VEHICLE = `
@@ -193,7 +207,7 @@ end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1`;
 
-/** KEYS: session, states, rate counter. ARGV: the (prefixed) key of a connection without its id. */
+/** KEYS: session, states, rate counter, states' external ids. ARGV: the (prefixed) key of a connection without its id. */
 const DESTROY = `
 for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
   if string.sub(f, 1, 2) == 'c:' then
@@ -201,12 +215,17 @@ for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
     redis.call('DEL', k, k .. ':lock', k .. ':cooldown')
   end
 end
-return redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])`;
+return redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])`;
 
-/** KEYS: session, connection. ARGV: field, ref, sealed pair, connection expiry, session expiry, issued at (ms). */
+/**
+ * KEYS: session, connection. ARGV: field, ref, sealed pair ('' for a v3 connection, which holds no
+ * token: only its readings, and no 'iat', so the refresh sweep never takes it for a pair), connection
+ * expiry, session expiry, issued at (ms).
+ */
 const ATTACH = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[2], 'pair', ARGV[3], 'ver', 1, 'iat', ARGV[6])
+if ARGV[3] == '' then redis.call('HSET', KEYS[2], 'api', 3, 'at', ARGV[6])
+else redis.call('HSET', KEYS[2], 'pair', ARGV[3], 'ver', 1, 'iat', ARGV[6]) end
 redis.call('PEXPIREAT', KEYS[2], ARGV[4])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2], 'expires', ARGV[5])
 redis.call('PEXPIREAT', KEYS[1], ARGV[5])

@@ -22,9 +22,13 @@ export interface TokenPair {
 
 /**
  * What one connection's calls present to Smartcar. Callers get it from the credential source and
- * hand it on; only an adapter looks inside (v2: the connection's access token).
+ * hand it on; only an adapter looks inside (v2: the connection's access token; v3: the application
+ * token and the driver's Smartcar user id, sent as `sc-user-id`).
  */
-export type Credential = { readonly api: 2; readonly accessToken: string };
+export type Credential = { readonly api: 2; readonly accessToken: string } | { readonly api: 3; readonly appToken: string; readonly userId: string };
+
+/** The Smartcar API version of a credential or connection. */
+export type ApiVersion = Credential['api'];
 
 export interface AuthUrlInput {
   scope: string[];
@@ -32,6 +36,8 @@ export interface AuthUrlInput {
   forcePrompt?: boolean;
   make?: string;
   singleSelectVin?: string;
+  /** v3: our opaque id of this Connect attempt, which Smartcar records on the user's connection. */
+  externalId?: string;
 }
 
 /** Who and what one connection reaches. */
@@ -56,14 +62,17 @@ export interface SmartcarPort {
   /** Trades a Connect authorization code for a token pair. */
   exchangeCode(code: string): Promise<TokenPair>;
   refreshTokens(refreshToken: string): Promise<TokenPair>;
-  /** The connection's user, every vehicle it reaches (all pages) and its permissions. */
-  describeConnection(credential: Credential): Promise<ConnectionInfo>;
+  /**
+   * The connection's user, every vehicle it reaches (all pages) and its permissions. v3 with
+   * `externalId`: only the user's connections that carry it (none: no vehicle).
+   */
+  describeConnection(credential: Credential, externalId?: string): Promise<ConnectionInfo>;
   /**
    * Reads `signals` of one vehicle in one upstream request, in `units`. Never throws for Smartcar's
    * answers: each signal gets its reading or its failure.
    */
   readSignals(credential: Credential, vehicleId: string, signals: readonly SignalName[], units: UnitSystem): Promise<SignalAnswers>;
   command(credential: Credential, vehicleId: string, command: CommandName): Promise<CommandResult>;
-  /** Ends the application's access to the vehicle (v2 `DELETE /application`). */
+  /** Ends the application's access to the vehicle (v2 `DELETE /application`, v3 its connection). */
   disconnect(credential: Credential, vehicleId: string): Promise<void>;
 }

@@ -60,4 +60,25 @@ export class CommandService {
     await rs.update(await this.sessions.removeVehicle(session, ref, vehicleId));
     return true;
   }
+
+  /**
+   * Sign-out: a v3 connection holds no token to delete (the application token and the user id reach
+   * the car), so each is ended at Smartcar first; then the session and every v2 token go. A failure
+   * at Smartcar keeps the session, so signing out again can finish (a connection Smartcar no longer
+   * knows counts as ended).
+   */
+  async signOut(rs: RequestSession): Promise<void> {
+    const session = await rs.require();
+    for (const ref of session.connections.filter((c) => c.api === 3)) {
+      for (const vehicleId of ref.vehicleIds ?? []) {
+        try {
+          await this.credentials.run(session.hash, ref, (credential) => this.smartcar.disconnect(credential, vehicleId));
+        } catch (err) {
+          const e = toAppError(err);
+          if (e.code !== 'RECONNECT_REQUIRED') throw e;
+        }
+      }
+    }
+    await rs.signOut();
+  }
 }

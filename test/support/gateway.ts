@@ -50,7 +50,10 @@ export function gatewayEnv(sim: RunningSimulator, prefix: string, tokenKey: stri
   };
 }
 
-export async function startStack(options: { env?: Record<string, string>; simulator?: SimulatorOptions; redisUrl?: string } = {}): Promise<Stack> {
+/** `env` may depend on the simulator (its v3 credentials: `(sim) => sim.v3Env`). */
+export async function startStack(
+  options: { env?: Record<string, string> | ((sim: RunningSimulator) => Record<string, string>); simulator?: SimulatorOptions; redisUrl?: string } = {},
+): Promise<Stack> {
   const sim = await startSimulator(options.simulator);
   const prefix = `t${randomBytes(6).toString('hex')}:`;
   const logs: string[] = [];
@@ -63,8 +66,9 @@ export async function startStack(options: { env?: Record<string, string>; simula
   const key = randomBytes(32).toString('base64');
   const redisUrl = options.redisUrl ?? testRedisUrl();
   const baseEnv = { ...gatewayEnv(sim, prefix, key), REDIS_URL: redisUrl, LOG_LEVEL: 'debug' };
+  const stackEnv = typeof options.env === 'function' ? options.env(sim) : options.env;
   const launch = (env: Record<string, string> = {}) => {
-    const config = loadConfig({ ...baseEnv, ...options.env, ...env });
+    const config = loadConfig({ ...baseEnv, ...stackEnv, ...env });
     return createApp(config, { logger: createLogger(config.logLevel, sink) });
   };
   const app = await launch();

@@ -1,13 +1,7 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import Redis from 'ioredis';
 import { hashSessionToken } from '../../../src/session/session.token';
-import { startSimulator, type RunningSimulator } from '../../../src/simulator';
 import { completeConsent } from '../../support/connect';
-import { Client, gatewayEnv, testRedisUrl } from '../../support/gateway';
+import { Client, gatewayEnv } from '../../support/gateway';
+import { processStack, type GatewayProcess } from '../../support/processes';
 
 /**
  * Several gateway processes (real child processes, the way users scale the gateway) sharing one
@@ -15,63 +9,29 @@ import { Client, gatewayEnv, testRedisUrl } from '../../support/gateway';
  * holding the refresh lock is killed in the middle of a refresh.
  */
 
-const ROOT = join(__dirname, '../../..');
-const BUILD = join(ROOT, '.test-build', randomBytes(4).toString('hex'));
 const LOCK_TTL_MS = 4_000;
 
-let sim: RunningSimulator;
-let redis: Redis;
-const prefix = `tm${randomBytes(4).toString('hex')}:`;
-const key = randomBytes(32).toString('base64');
-const children: ChildProcess[] = [];
-
-beforeAll(async () => {
-  execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', BUILD], { stdio: 'inherit' });
-  sim = await startSimulator();
-  redis = new Redis(testRedisUrl());
-}, 120_000);
-
-afterAll(async () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  await sim?.stop();
-  const stale = await redis.keys(`${prefix}*`);
-  if (stale.length) await redis.del(...stale);
-  await redis.quit();
-  rmSync(BUILD, { recursive: true, force: true });
-});
+const ps = processStack('tm');
+const { processes } = ps;
 
 /** A gateway process; resolves with its URL once it logged that it is ready. */
-function startGateway(): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [join(BUILD, 'main.js')], {
-    env: {
-      ...process.env,
-      ...gatewayEnv(sim, prefix, key),
-      TOKEN_REFRESH_MARGIN_SEC: '0',
-      SMARTCAR_TIMEOUT_MS: '3000',
-      TOKEN_REFRESH_LOCK_TTL_MS: String(LOCK_TTL_MS),
-      LOG_LEVEL: 'info',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`gateway exited ${code}: ${stderr}`)));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const entry = JSON.parse(line) as { msg?: string; url?: string };
-      if (entry.msg?.startsWith('Gateway ready')) resolve({ url: entry.url!, child });
-    });
+function startGateway(): Promise<GatewayProcess> {
+  return processes.start({
+    ...gatewayEnv(ps.sim, ps.prefix, ps.key),
+    TOKEN_REFRESH_MARGIN_SEC: '0',
+    SMARTCAR_TIMEOUT_MS: '3000',
+    TOKEN_REFRESH_LOCK_TTL_MS: String(LOCK_TTL_MS),
+    LOG_LEVEL: 'info',
   });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const refreshes = () => sim.requests().filter((r) => r.kind === 'token' && r.grantType !== 'authorization_code');
+const refreshes = () => ps.sim.requests().filter((r) => r.kind === 'token' && r.grantType !== 'authorization_code');
 
 /** Connects a fresh user (1-second access token) through `url`; returns the session cookie value. */
 async function connectShortLived(url: string, username: string): Promise<Client> {
   const client = new Client(url);
-  sim.configure({ accessTokenTtlSec: 1 });
+  ps.sim.configure({ accessTokenTtlSec: 1 });
   try {
     const connectUrl = (await client.gql<{ connectUrl: string }>('{ connectUrl }')).data!.connectUrl;
     const back = await completeConsent(connectUrl, { username });
@@ -81,7 +41,7 @@ async function connectShortLived(url: string, username: string): Promise<Client>
     });
     expect(res.errors).toBeUndefined();
   } finally {
-    sim.configure({ accessTokenTtlSec: 7200 });
+    ps.sim.configure({ accessTokenTtlSec: 7200 });
   }
   return client;
 }
@@ -94,7 +54,7 @@ function as(client: Client, url: string): Client {
 
 async function connectionKey(client: Client): Promise<string> {
   const hash = hashSessionToken(client.cookies.get('sid')!);
-  const [k] = (await redis.keys(`${prefix}sess:{${hash}}:conn:*`)).filter((x) => !/:(lock|cooldown)$/.test(x));
+  const [k] = (await ps.redis.keys(`${ps.prefix}sess:{${hash}}:conn:*`)).filter((x) => !/:(lock|cooldown)$/.test(x));
   return k!;
 }
 
@@ -102,9 +62,9 @@ test('three processes hit at once on an expired token: one refresh in all, then 
   const gateways = await Promise.all([startGateway(), startGateway(), startGateway()]);
   const username = `multi-${Date.now()}@example.com`;
   const client = await connectShortLived(gateways[0]!.url, username);
-  const make = sim.user(username).vehicles[0]!.make;
+  const make = ps.sim.user(username).vehicles[0]!.make;
   await sleep(1_100);
-  sim.resetRequests();
+  ps.sim.resetRequests();
 
   const round = () =>
     Promise.all(gateways.flatMap((g) => Array.from({ length: 15 }, () => as(client, g.url).gql<{ vehicle: { make: string } }>('{ vehicle { make } }'))));
@@ -115,14 +75,14 @@ test('three processes hit at once on an expired token: one refresh in all, then 
   expect(refreshes().map((r) => r.status)).toEqual([200]);
 
   // A fresh reading (maxAge 0) makes every process call Smartcar again, with whatever pair it reads.
-  sim.resetRequests();
+  ps.sim.resetRequests();
   for (const g of gateways) {
     const r = await as(client, g.url).gql<{ vehicle: { odometer: { distance: number } } }>('{ vehicle { odometer(maxAge: 0) { distance } } }');
     expect(r.errors).toBeUndefined();
     expect(r.data!.vehicle.odometer.distance).toBeGreaterThan(0);
   }
   expect(refreshes()).toEqual([]);
-  expect(sim.requests().map((r) => `${r.endpoint}:${r.status}`)).toEqual(['/odometer:200', '/odometer:200', '/odometer:200']);
+  expect(ps.sim.requests().map((r) => `${r.endpoint}:${r.status}`)).toEqual(['/odometer:200', '/odometer:200', '/odometer:200']);
   // The next test times a recovery between exactly two processes.
   for (const g of gateways) g.child.kill('SIGKILL');
 }, 60_000);
@@ -134,13 +94,13 @@ test('the lock holder is killed mid-refresh: the next request recovers within th
   const connKey = await connectionKey(client);
   await sleep(1_100);
   // Smartcar takes 2.5 s to answer the next refresh; the process asking will be dead by then.
-  const delayed = sim.addFault({ target: 'token', mode: 'delay', delayMs: 2_500, count: 1 });
-  sim.resetRequests();
+  const delayed = ps.sim.addFault({ target: 'token', mode: 'delay', delayMs: 2_500, count: 1 });
+  ps.sim.resetRequests();
 
   void as(client, a!.url).gql('{ vehicle { make } }').catch(() => undefined);
   // Killed once its refresh has reached Smartcar (the delay fault is taken): under load, taking the
   // lock and sending the refresh can be far apart, and the next refresh would then be the delayed one.
-  for (let i = 0; !(await redis.exists(`${connKey}:lock`)) || delayed.remaining !== 0; i++) {
+  for (let i = 0; !(await ps.redis.exists(`${connKey}:lock`)) || delayed.remaining !== 0; i++) {
     if (i > 250) throw new Error('the refresh lock was never taken, or the refresh never sent');
     await sleep(20);
   }
@@ -150,11 +110,11 @@ test('the lock holder is killed mid-refresh: the next request recovers within th
   const res = await as(client, b!.url).gql<{ vehicle: { make: string } }>('{ vehicle { make } }');
   const took = Date.now() - started;
   expect(res.errors).toBeUndefined();
-  expect(res.data!.vehicle.make).toBe(sim.user(username).vehicles[0]!.make);
+  expect(res.data!.vehicle.make).toBe(ps.sim.user(username).vehicles[0]!.make);
   expect(took).toBeLessThan(LOCK_TTL_MS + 2_000);
   // The dead process's refresh reached Smartcar and rotated the token, but its answer was lost (0);
   // B recovered with the old refresh token, still inside its grace window.
   expect(refreshes().map((r) => r.status)).toEqual([0, 200]);
-  expect((await redis.hgetall(connKey)).ver).toBe('2');
-  expect(await redis.exists(`${connKey}:lock`)).toBe(0);
+  expect((await ps.redis.hgetall(connKey)).ver).toBe('2');
+  expect(await ps.redis.exists(`${connKey}:lock`)).toBe(0);
 }, 60_000);

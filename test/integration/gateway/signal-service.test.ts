@@ -64,10 +64,11 @@ class Upstream {
   private n = 0;
   readonly api = {
     readSignals: async (credential: Credential, vehicleId: string, signals: SignalName[], units: UnitSystem) => {
-      this.calls.push({ token: credential.accessToken, vehicleId, signals, units });
+      const token = credential.api === 2 ? credential.accessToken : credential.appToken;
+      this.calls.push({ token, vehicleId, signals, units });
       if (this.throws) throw this.throws;
       const out: SignalAnswers = new Map();
-      for (const s of signals) if (!this.omitted.has(s)) out.set(s, this.failures.get(s)?.(credential.accessToken) ?? { values: { n: ++this.n, signal: s }, dataAge: null, fetchedAt: null });
+      for (const s of signals) if (!this.omitted.has(s)) out.set(s, this.failures.get(s)?.(token) ?? { values: { n: ++this.n, signal: s }, dataAge: null, fetchedAt: null });
       return out;
     },
   } as unknown as SmartcarPort;

@@ -31,7 +31,7 @@ beforeAll(async () => {
 });
 afterAll(() => sim.stop());
 
-async function connect(username: string): Promise<Credential> {
+async function connect(username: string): Promise<Extract<Credential, { api: 2 }>> {
   const back = await completeConsent(port.authUrl({ scope: ALL_PERMISSIONS }), { username });
   const pair = await port.exchangeCode(back.searchParams.get('code')!);
   sim.resetRequests();

@@ -212,3 +212,40 @@ test('LOG_FORMAT: json, pretty or auto (the default)', () => {
   expect(loadConfig({ LOG_FORMAT: 'json' }).logFormat).toBe('json');
   expect(problems({ LOG_FORMAT: 'text' })).toEqual(['LOG_FORMAT: must be "json", "pretty" or "auto"']);
 });
+
+describe('API v3 (SMARTCAR_API_VERSION)', () => {
+  const APP = '9d3a2a50-5d1c-4e5f-9a57-51a7c0ffee01';
+  const v3Creds = { SMARTCAR_CLIENT_ID: 'client_abc', SMARTCAR_CLIENT_SECRET: 's', SMARTCAR_REDIRECT_URI: 'https://app.example/exchange', TOKEN_ENCRYPTION_KEY: key };
+
+  test.each([
+    [{}, 2],
+    [{ SMARTCAR_API_VERSION: '3' }, 3],
+    [{ ...v3Creds, SMARTCAR_APPLICATION_ID: APP }, 3],
+    [{ ...v3Creds, SMARTCAR_CLIENT_ID: APP, SMARTCAR_APPLICATION_ID: APP }, 2],
+    [{ ...v3Creds, SMARTCAR_CLIENT_ID: APP, SMARTCAR_APPLICATION_ID: APP, SMARTCAR_API_VERSION: '3' }, 3],
+  ])('%j → version %s', (env, version) => {
+    expect(loadConfig(env as Record<string, string>).smartcar.apiVersion).toBe(version);
+  });
+
+  test("the v3 hosts default to Smartcar's and follow their variables", () => {
+    const c = loadConfig({ ...v3Creds, SMARTCAR_APPLICATION_ID: APP, SMARTCAR_IAM_ORIGIN: 'http://127.0.0.1:5030', SMARTCAR_MANAGEMENT_TOKEN: 'amt' });
+    expect(c.smartcar.v3).toEqual({
+      applicationId: APP,
+      origins: { iam: 'http://127.0.0.1:5030', api: 'https://vehicle.api.smartcar.com', management: 'https://management.api.smartcar.com', connect: 'https://connect.smartcar.com' },
+    });
+    expect(c.smartcar.managementToken).toBe('amt');
+    expect(loadConfig({}).smartcar.managementToken).toBeNull();
+  });
+
+  test('every bad v3 variable is listed at once', () => {
+    expect(problems({ ...v3Creds, SMARTCAR_API_VERSION: '4', SMARTCAR_CONNECT_ORIGIN: 'ftp://x', SMARTCAR_APPLICATION_ID: 'client_abc' })).toEqual([
+      'SMARTCAR_API_VERSION: must be "2" or "3"',
+      'SMARTCAR_APPLICATION_ID: must be the Application ID from the Smartcar dashboard (a UUID; the client_… id is for the token endpoint only)',
+      'SMARTCAR_CONNECT_ORIGIN: must be an http(s) origin without a trailing slash (the SDK concatenates paths to it)',
+    ]);
+    expect(problems(v3Creds)).toEqual(['SMARTCAR_APPLICATION_ID: required with SMARTCAR_API_VERSION=3 (the Application ID Connect takes, from the Smartcar dashboard)']);
+    expect(problems({ ...v3Creds, SMARTCAR_API_VERSION: '2' })).toEqual([
+      'SMARTCAR_CLIENT_ID: a client_… id is an API v3 credential; set SMARTCAR_API_VERSION=3 (or use the v2 client id)',
+    ]);
+  });
+});

@@ -94,6 +94,11 @@ describe('UpstreamError', () => {
     expect(e.isAuthentication).toBe(auth);
     expect(e.isInvalidGrant).toBe(grant);
   });
+
+  test("v3's 403 AUTHENTICATION/ACCESS_DENIED is no reason to renew the token: the driver's connection is gone", () => {
+    expect(response(403, 'AUTHENTICATION').isAuthentication).toBe(false);
+    expect(response(401, 'AUTHENTICATION').isAuthentication).toBe(true);
+  });
 });
 
 describe('Smartcar failures in the public vocabulary', () => {
@@ -131,6 +136,8 @@ describe('Smartcar failures in the public vocabulary', () => {
     ['temporarily_unavailable', 400, 'temporarily_unavailable', null, 'refresh', 'UPSTREAM_UNAVAILABLE'],
     ['VALIDATION', 503, 'VALIDATION', null, 'api', 'INTERNAL_SERVER_ERROR'],
     ['RESOURCE_NOT_FOUND', 503, 'RESOURCE_NOT_FOUND', null, 'api', 'INTERNAL_SERVER_ERROR'],
+    ['RESOURCE_NOT_FOUND, a path of v3', 503, 'RESOURCE_NOT_FOUND', 'INVALID_PATH', 'api', 'INTERNAL_SERVER_ERROR'],
+    ["RESOURCE_NOT_FOUND, v3's vehicle (the connection is gone)", 404, 'RESOURCE_NOT_FOUND', 'VEHICLE_NOT_FOUND', 'api', 'RECONNECT_REQUIRED'],
     ['an unknown type, 400', 400, 'SOMETHING_NEW', null, 'api', 'INTERNAL_SERVER_ERROR'],
     ['an unknown type, 503', 503, 'SOMETHING_NEW', null, 'api', 'UPSTREAM_UNAVAILABLE'],
     ['no type, 500', 500, null, null, 'api', 'UPSTREAM_UNAVAILABLE'],
