@@ -101,7 +101,8 @@ test('after disconnect each signal is Smartcar’s refusal, never a throw', asyn
   await port.disconnect(credential, id!);
   const answers = await port.readSignals(credential, id!, ['odometer', 'vin'], 'metric');
   expect([...answers.keys()]).toEqual(['odometer', 'vin']);
-  for (const a of answers.values()) expect(asCompared(a)).toEqual({ status: 403, type: 'PERMISSION', code: null });
+  // A token that no longer reaches the car: Smartcar's 401 AUTHENTICATION.
+  for (const a of answers.values()) expect(asCompared(a)).toEqual({ status: 401, type: 'AUTHENTICATION', code: null });
   // The batch itself was refused: its failure is every signal's.
   expect(vehicleCalls()).toEqual(['DELETE /application', 'POST /batch']);
 });

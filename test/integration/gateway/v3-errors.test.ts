@@ -37,7 +37,7 @@ async function odometerError(id = ids[0]!, query = ODOMETER) {
 }
 
 test.each([
-  [400, 'INTERNAL_SERVER_ERROR', { type: 'VALIDATION', code: 'PARAMETER' }],
+  [400, 'INTERNAL_SERVER_ERROR', { type: 'VALIDATION', code: null }],
   [403, 'PERMISSION_DENIED', { type: 'PERMISSION', code: null, resolution: 'REAUTHENTICATE' }],
   [404, 'INTERNAL_SERVER_ERROR', { type: 'RESOURCE_NOT_FOUND', code: 'PATH' }],
   [409, 'VEHICLE_STATE', { type: 'VEHICLE_STATE', code: 'ASLEEP', resolution: 'RETRY_LATER' }],
