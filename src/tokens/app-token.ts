@@ -23,6 +23,8 @@ export interface AppToken {
   accessToken: string;
   /** Epoch ms. */
   expiresAt: number;
+  /** Epoch ms it was fetched: a token that lives less than twice `aheadMs` is due at half its life. */
+  issuedAt: number;
   /** Increases with each token stored in Redis (the compare-and-set's expected value). */
   version: number;
 }
@@ -33,7 +35,7 @@ export type FetchAppToken = () => Promise<{ accessToken: string; expiresAt: numb
 export interface AppTokenOptions {
   /** The client id: the sealed token is bound to it, so a token of another application never opens. */
   clientId: string;
-  /** Fetch a new token this long before the current one expires (Smartcar's guidance: about 5 min). */
+  /** Fetch a new token this long before the current one expires (Smartcar's guidance: about 5 min), or at half its life if that is sooner. */
   aheadMs: number;
   /** How long the fetching instance holds the lock; the others wait at most this (plus a second). */
   lockTtlMs: number;
@@ -45,7 +47,7 @@ export interface AppTokenOptions {
 const STORE = `
 local ver = tonumber(redis.call('HGET', KEYS[1], 'ver') or '0')
 if ver ~= tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], 'tok', ARGV[2], 'exp', ARGV[3], 'ver', ver + 1)
+redis.call('HSET', KEYS[1], 'tok', ARGV[2], 'exp', ARGV[3], 'iat', ARGV[4], 'ver', ver + 1)
 redis.call('PEXPIREAT', KEYS[1], ARGV[3])
 return ver + 1`;
 
@@ -83,7 +85,7 @@ export class AppTokenProvider {
    * Smartcar refused `rejected` with a 401: another token (one fetch for all who saw it). Told apart
    * by the token itself, not its version: a Redis that lost the key starts versions again.
    */
-  renew(rejected: AppToken): Promise<AppToken> {
+  renew(rejected: Pick<AppToken, 'accessToken'>): Promise<AppToken> {
     return this.next(rejected.accessToken);
   }
 
@@ -103,13 +105,17 @@ export class AppTokenProvider {
 
   /** Not expired, and either not due or fetched recently enough that trying again now would hammer. */
   private usable(t: AppToken): boolean {
-    return this.now() < t.expiresAt && (this.now() < t.expiresAt - this.options.aheadMs || this.now() < this.quietUntil);
+    return this.now() < t.expiresAt && (this.now() < this.dueAt(t) || this.now() < this.quietUntil);
   }
 
   /** Good enough for this caller: not the one a 401 refused and not expired, or (no 401) not due. */
   private acceptable(t: AppToken, rejected: string | null): boolean {
     if (rejected !== null) return t.accessToken !== rejected && this.now() < t.expiresAt;
-    return this.now() < t.expiresAt - this.options.aheadMs;
+    return this.now() < this.dueAt(t);
+  }
+
+  private dueAt(t: AppToken): number {
+    return t.expiresAt - Math.min(this.options.aheadMs, (t.expiresAt - t.issuedAt) / 2);
   }
 
   private async acquire(rejected: string | null): Promise<AppToken> {
@@ -148,9 +154,10 @@ export class AppTokenProvider {
       metrics.appTokens.inc({ outcome: 'reused' });
       return this.hold(stored.token);
     }
-    let fresh: { accessToken: string; expiresAt: number };
+    let fresh: { accessToken: string; expiresAt: number; issuedAt: number };
     try {
-      fresh = await this.fetchToken();
+      const issuedAt = this.now();
+      fresh = { ...(await this.fetchToken()), issuedAt };
     } catch (err) {
       metrics.appTokens.inc({ outcome: 'failed' });
       const current = stored.token ?? this.held;
@@ -185,18 +192,19 @@ export class AppTokenProvider {
    * (sealed for another client id, or with a key no longer configured): fetched anew over that version.
    */
   private async read(): Promise<Stored> {
-    const [tok, exp, ver] = await redisCall(() => this.redis.hmget(keys.appToken(), 'tok', 'exp', 'ver'));
+    const [tok, exp, ver, iat] = await redisCall(() => this.redis.hmget(keys.appToken(), 'tok', 'exp', 'ver', 'iat'));
     const version = Number(ver ?? 0);
     if (!tok || !exp) return { token: null, version };
     try {
-      return { token: { accessToken: this.cipher.open(tok, this.aad), expiresAt: Number(exp), version }, version };
+      const expiresAt = Number(exp);
+      return { token: { accessToken: this.cipher.open(tok, this.aad), expiresAt, issuedAt: Number(iat ?? expiresAt - 3_600_000), version }, version };
     } catch {
       return { token: null, version };
     }
   }
 
-  private async store(base: number, t: { accessToken: string; expiresAt: number }): Promise<number | null> {
-    const stored = Number(await redisCall(() => this.redis.eval(STORE, 1, keys.appToken(), base, this.cipher.seal(t.accessToken, this.aad), t.expiresAt)));
+  private async store(base: number, t: Omit<AppToken, 'version'>): Promise<number | null> {
+    const stored = Number(await redisCall(() => this.redis.eval(STORE, 1, keys.appToken(), base, this.cipher.seal(t.accessToken, this.aad), t.expiresAt, t.issuedAt)));
     return stored === 0 ? null : stored;
   }
 }

@@ -56,7 +56,7 @@ export class TokenCredentials implements Credentials {
   async renew(sessionHash: string, ref: ConnectionRef, rejected: LentCredential): Promise<LentCredential> {
     const c = rejected.credential;
     if (c.api === 3) {
-      const t = await this.app().renew({ accessToken: c.appToken, expiresAt: 0, version: rejected.version });
+      const t = await this.app().renew({ accessToken: c.appToken });
       return { credential: { api: 3, appToken: t.accessToken, userId: c.userId }, version: t.version };
     }
     const t = await this.tokens.renew(sessionHash, ref.id, { accessToken: c.accessToken, version: rejected.version });

@@ -93,7 +93,7 @@ test('50 callers over three instances: one fetch; the token sealed in Redis; the
   expect(await calls()).toEqual({ fetched: 1 });
 
   const row = await redis.hgetall(keys.appToken());
-  expect(Object.keys(row).sort()).toEqual(['exp', 'tok', 'ver']);
+  expect(Object.keys(row).sort()).toEqual(['exp', 'iat', 'tok', 'ver']);
   expect(row.tok).toMatch(/^v1\./);
   expect(JSON.stringify(row)).not.toContain(tokens[0]!.accessToken);
   const ttl = await redis.pttl(keys.appToken());
@@ -108,12 +108,13 @@ test('50 callers over three instances: one fetch; the token sealed in Redis; the
 
 test('ahead of expiry one instance fetches anew; the others take the new token from Redis', async () => {
   const redis = newRedis();
-  const endpoint = new Endpoint().then(async () => ({ accessToken: 'app-short', expiresAt: Date.now() + OPTIONS.aheadMs + 400 }));
+  // 2.4 s of life: due at half of it (1.2 s), sooner than aheadMs before its end.
+  const endpoint = new Endpoint().then(async () => ({ accessToken: 'app-short', expiresAt: Date.now() + 2_400 }));
   const [a, b] = [instance(redis, endpoint).provider, instance(redis, endpoint).provider];
   expect(await a.get()).toMatchObject({ accessToken: 'app-short', version: 1 });
   expect(await b.get()).toMatchObject({ accessToken: 'app-short', version: 1 }); // from Redis
   expect(endpoint.calls).toBe(1);
-  await sleep(450); // now due: within aheadMs of expiry
+  await sleep(1_300); // now due
   const [fromA, fromB] = await Promise.all([a.get(), b.get()]);
   expect(endpoint.calls).toBe(2);
   const fresh = fromA.version === 2 ? fromA : fromB;
@@ -125,13 +126,24 @@ test('ahead of expiry one instance fetches anew; the others take the new token f
   expect(await outcomes()).toEqual({ fetched: 2 });
 });
 
+test('a short-lived token is due at half its life, not fetched on every call', async () => {
+  const endpoint = new Endpoint().then(async () => ({ accessToken: 'app-1s', expiresAt: Date.now() + 1_000 }));
+  const { provider } = instance(newRedis(), endpoint);
+  for (let i = 0; i < 20; i++) expect((await provider.get()).accessToken).toBe('app-1s');
+  expect(endpoint.calls).toBe(1);
+  await sleep(600);
+  expect((await provider.get()).accessToken).not.toBe('app-1s');
+  expect(endpoint.calls).toBe(2);
+});
+
 test('a failed fetch ahead of expiry: the still-valid token serves, quiet for a while, then tried again', async () => {
   const redis = newRedis();
   const down = () => Promise.reject(new UpstreamError('timeout', null, { type: null, code: null, requestId: null, resolution: null, suggestedUserMessage: null, retryAfter: null }));
-  const endpoint = new Endpoint().then(async () => ({ accessToken: 'app-old', expiresAt: Date.now() + OPTIONS.aheadMs - 1 }), down);
+  const endpoint = new Endpoint().then(async () => ({ accessToken: 'app-old', expiresAt: Date.now() + 1_000 }), down);
   const { provider, logs } = instance(redis, endpoint);
   expect((await provider.get()).accessToken).toBe('app-old');
-  // Already due: the second call fetches, fails, and serves the old token.
+  await sleep(550);
+  // Due (past half its life): the call fetches, fails, and serves the old token.
   expect((await provider.get()).accessToken).toBe('app-old');
   expect(endpoint.calls).toBe(2);
   expect(logs.map((l) => JSON.parse(l).msg)).toEqual(['app token fetch failed: the current token serves until it expires']);
@@ -215,6 +227,7 @@ test('another instance holds the lock: with a valid token, no wait; with none, U
   await redis.del(keys.appTokenLock());
   const due = new Endpoint().then(async () => ({ accessToken: 'app-due', expiresAt: Date.now() + OPTIONS.aheadMs - 500 }));
   await instance(redis, due).provider.get();
+  await sleep(800); // past half its life: due
   await redis.set(keys.appTokenLock(), 'someone-else', 'PX', 5_000);
   const waited = Date.now();
   expect((await instance(redis, endpoint).provider.get()).accessToken).toBe('app-due');
