@@ -8,6 +8,8 @@ import { ConnectResolver } from './graphql/connect.resolver';
 import { SessionResolver } from './graphql/session.resolver';
 import { VehicleResolver } from './graphql/vehicle.resolver';
 import { startApollo } from './graphql/apollo';
+import { apqCache } from './graphql/apq.cache';
+import { loadTrustedDocuments } from './graphql/trusted-documents';
 import { graphqlRoute } from './http/graphql.route';
 import { listenEarly, listenFailure, type EarlyListener } from './http/listener';
 import { opsRoutes } from './http/ops.routes';
@@ -60,6 +62,7 @@ export function browserOrigin(host: string, port: number): string {
  */
 export async function createApp(config: Config, deps: AppDeps = {}): Promise<RunningApp> {
   const logger = deps.logger ?? createLogger(config.logLevel, undefined, resolveLogFormat(config.logFormat, config.env, Boolean(process.stdout.isTTY)));
+  const trustedDocuments = config.graphql.trustedDocuments === null ? null : await loadTrustedDocuments(config.graphql.trustedDocuments);
   const { redis, release } = await openRedis(config, deps, logger);
   let listener: EarlyListener;
   try {
@@ -85,6 +88,8 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
     production: config.env === 'production',
     logger,
     drain: fastifyApolloDrainPlugin(edge.app),
+    apq: { cache: apqCache(redis, config.graphql.apqTtlSec, logger), ttlSec: config.graphql.apqTtlSec },
+    trustedDocuments,
   });
 
   const requestSession = requestSessionFactory({ sessions: services.sessions, cookieSecure: config.session.cookieSecure, unconnectedTtlSec: config.session.unconnectedTtlSec });

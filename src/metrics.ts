@@ -14,6 +14,12 @@ export const metrics = {
     labelNames: ['operation', 'outcome'] as const,
     registers: [registry],
   }),
+  clientRequests: new Counter({
+    name: 'gateway_client_requests_total',
+    help: 'GraphQL requests by apollographql-client-name and apollographql-client-version (bounded: the first 20 names and 10 versions of each keep their own label, later ones are "other"; none when absent).',
+    labelNames: ['client_name', 'client_version'] as const,
+    registers: [registry],
+  }),
   upstream: new Counter({
     name: 'gateway_upstream_requests_total',
     help: 'Calls to Smartcar by path and HTTP status (network / timeout when there was none).',

@@ -193,6 +193,8 @@ export const keys = {
    * `rfv`/`rft` fields; this is only where to look.
    */
   refreshPending: () => 'refresh:pending',
+  /** A GraphQL document registered by automatic persisted queries (Apollo's own key: `apq:<sha256>`). */
+  graphqlDocument: (key: string) => `gql:${key}`,
 };
 
 /** `sess:{<hash>}:conn:<id>` exactly (not its lock or cooldown keys). */

@@ -33,6 +33,7 @@ test('no variables at all: simulator mode with a generated key and the documente
     ratePerMinuteBySession: 300,
     trustProxy: false,
   });
+  expect(c.graphql).toEqual({ apqTtlSec: 86_400, trustedDocuments: null });
   expect(c.smartcar.mode).toBe('test');
   expect(c.smartcar.requireState).toBe('auto');
   expect(c.smartcar.scope).toEqual(DEFAULT_SCOPE);
@@ -211,4 +212,9 @@ test('LOG_FORMAT: json, pretty or auto (the default)', () => {
   expect(loadConfig({ LOG_FORMAT: 'pretty' }).logFormat).toBe('pretty');
   expect(loadConfig({ LOG_FORMAT: 'json' }).logFormat).toBe('json');
   expect(problems({ LOG_FORMAT: 'text' })).toEqual(['LOG_FORMAT: must be "json", "pretty" or "auto"']);
+});
+
+test('GraphQL for mobile clients: the persisted-query TTL and the trusted documents', () => {
+  expect(loadConfig({ GRAPHQL_APQ_TTL_SEC: '3600', GRAPHQL_TRUSTED_DOCUMENTS: '/etc/gw/manifest.json' }).graphql).toEqual({ apqTtlSec: 3600, trustedDocuments: '/etc/gw/manifest.json' });
+  expect(problems({ GRAPHQL_APQ_TTL_SEC: '10' })).toEqual([expect.stringMatching(/^GRAPHQL_APQ_TTL_SEC: /)]);
 });
