@@ -13,7 +13,7 @@ import { loadTrustedDocuments } from './graphql/trusted-documents';
 import { graphqlRoute } from './http/graphql.route';
 import { listenEarly, listenFailure, type EarlyListener } from './http/listener';
 import { opsRoutes } from './http/ops.routes';
-import { createRateLimiter, rateLimitHook } from './http/rate-limit';
+import { registerRateLimits } from './http/rate-limit';
 import { createEdge } from './http/server';
 import { registerSessionToken, requestSessionFactory } from './http/session';
 import { tutorialRoutes } from './http/tutorial.routes';
@@ -94,7 +94,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
 
   const requestSession = requestSessionFactory({ sessions: services.sessions, cookieSecure: config.session.cookieSecure, unconnectedTtlSec: config.session.unconnectedTtlSec });
   await registerSessionToken(edge.app);
-  edge.app.addHook('onRequest', rateLimitHook(createRateLimiter(redis, config.limits), (request) => ({ ip: request.ip, sessionHash: request.presented?.hash ?? null })));
+  registerRateLimits(edge.app, redis, config.limits);
   await edge.app.register(opsRoutes(redis, logger));
   await edge.app.register(graphqlRoute({ apollo, signals: services.signals, requestSession }));
   await edge.app.register(tutorialRoutes({ connect: services.connect, vehicles: services.vehicles, signals: services.signals, requestSession }));

@@ -39,7 +39,9 @@ export async function startApollo({ schema, limits, production, logger, drain, a
     maxTokens: { enabled: false },
     costLimit: { maxCost: limits.maxCost, ignoreIntrospection: false },
     maxDirectives: { n: 10 },
-    blockFieldSuggestion: { enabled: production },
+    // Apollo's hideSchemaDetailsFromClientErrors (below) already drops "Did you mean" in production;
+    // armor's plugin would add a hook to every request for nothing.
+    blockFieldSuggestion: { enabled: false },
   }).protect();
   const apollo = new ApolloServer<GraphQLContext>({
     schema,

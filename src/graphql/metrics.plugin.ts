@@ -1,6 +1,6 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import { Kind } from 'graphql';
-import { metrics } from '../metrics';
+import { countClient, countRequest } from '../metrics';
 import { clientLabels } from './client-labels';
 
 /**
@@ -25,9 +25,9 @@ export function metricsPlugin(): ApolloServerPlugin {
           const first = body?.errors?.[0]?.extensions?.code ?? errors?.[0]?.extensions?.code;
           // A refused untrusted document ran as a stand-in (trusted-documents.ts): not its operation.
           if (first === 'PERSISTED_QUERY_NOT_ALLOWED') operation = 'invalid';
-          metrics.requests.inc({ operation, outcome: typeof first === 'string' ? first : 'ok' });
+          countRequest(operation, typeof first === 'string' ? first : 'ok');
           const headers = request.http?.headers;
-          metrics.clientRequests.inc(clientLabels.of(headers?.get('apollographql-client-name'), headers?.get('apollographql-client-version')));
+          countClient(clientLabels.of(headers?.get('apollographql-client-name'), headers?.get('apollographql-client-version')));
         },
       };
     },

@@ -1,5 +1,5 @@
 import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
-import { metrics } from '../metrics';
+import { countRequest } from '../metrics';
 
 /**
  * Fastify's own request logging, reshaped: one `request` line per answer (method, path, status,
@@ -36,7 +36,7 @@ export function countRestRequest(request: FastifyRequest, reply: FastifyReply, d
   const path = pathOf(request);
   if (!path.startsWith('/graphql')) {
     const operation = REST_OPERATIONS.has(path) ? `${request.method} ${path}` : 'other';
-    metrics.requests.inc({ operation, outcome: reply.statusCode < 400 ? 'ok' : `http_${reply.statusCode}` });
+    countRequest(operation, reply.statusCode < 400 ? 'ok' : `http_${reply.statusCode}`);
   }
   done();
 }

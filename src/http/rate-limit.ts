@@ -1,4 +1,4 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { ErrorCode } from '../errors';
 import { metrics } from '../metrics';
@@ -92,6 +92,12 @@ function refuse(by: 'ip' | 'session', msBeforeNext: number): RateLimitOutcome {
 }
 
 export type RateLimitCheck = ReturnType<typeof createRateLimiter>;
+
+/** The limits as an onRequest hook; none at all when both are off (0), so they then cost nothing. */
+export function registerRateLimits(app: FastifyInstance, redis: RedisClient, limits: RateLimits): void {
+  if (limits.ratePerMinuteByIp <= 0 && limits.ratePerMinuteBySession <= 0) return;
+  app.addHook('onRequest', rateLimitHook(createRateLimiter(redis, limits), (request) => ({ ip: request.ip, sessionHash: request.presented?.hash ?? null })));
+}
 
 /**
  * An onRequest hook answering in the shape of the route: GraphQL errors on /graphql, the REST error
