@@ -82,23 +82,30 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
   const { simulator, redirectUri, smartcar } = upstream;
   const services = buildServices(config, redis, smartcar, logger, redirectUri);
   const edge = createEdge(listener, logger, config.limits.trustProxy);
-  const apollo = await startApollo({
-    schema: await buildSchema(services),
-    limits: config.limits,
-    production: config.env === 'production',
-    logger,
-    drain: fastifyApolloDrainPlugin(edge.app),
-    apq: { cache: apqCache(redis, config.graphql.apqTtlSec, logger), ttlSec: config.graphql.apqTtlSec },
-    trustedDocuments,
-  });
-
-  const requestSession = requestSessionFactory({ sessions: services.sessions, cookieSecure: config.session.cookieSecure, unconnectedTtlSec: config.session.unconnectedTtlSec });
-  await registerSessionToken(edge.app);
-  registerRateLimits(edge.app, redis, config.limits);
-  await edge.app.register(opsRoutes(redis, logger));
-  await edge.app.register(graphqlRoute({ apollo, signals: services.signals, requestSession }));
-  await edge.app.register(tutorialRoutes({ connect: services.connect, vehicles: services.vehicles, signals: services.signals, requestSession }));
-  await edge.open();
+  let apollo: Awaited<ReturnType<typeof startApollo>>;
+  try {
+    apollo = await startApollo({
+      schema: await buildSchema(services),
+      limits: config.limits,
+      production: config.env === 'production',
+      logger,
+      drain: fastifyApolloDrainPlugin(edge.app),
+      apq: { cache: apqCache(redis, config.graphql.apqTtlSec, logger), ttlSec: config.graphql.apqTtlSec },
+      trustedDocuments,
+    });
+    const requestSession = requestSessionFactory({ sessions: services.sessions, cookieSecure: config.session.cookieSecure, unconnectedTtlSec: config.session.unconnectedTtlSec });
+    await registerSessionToken(edge.app);
+    registerRateLimits(edge.app, redis, config.limits);
+    await edge.app.register(opsRoutes(redis, logger));
+    await edge.app.register(graphqlRoute({ apollo, signals: services.signals, requestSession }));
+    await edge.app.register(tutorialRoutes({ connect: services.connect, vehicles: services.vehicles, signals: services.signals, requestSession }));
+    await edge.open();
+  } catch (err) {
+    listener.close();
+    void release();
+    await simulator?.stop();
+    throw err;
+  }
 
   const jobs = startBackgroundJobs(config, redis, services.tokens, logger);
   let stopped: Promise<void> | null = null;

@@ -31,16 +31,16 @@ function tallied<L extends string>(config: Omit<CounterConfiguration<L>, 'collec
 }
 
 const requests = tallied({
-    name: 'gateway_requests_total',
-    help: 'Requests by operation (GraphQL operation name, or the REST route) and outcome (ok or an error code).',
-    labelNames: ['operation', 'outcome'] as const,
-    registers: [registry],
+  name: 'gateway_requests_total',
+  help: 'Requests by operation (GraphQL operation name, or the REST route) and outcome (ok or an error code).',
+  labelNames: ['operation', 'outcome'] as const,
+  registers: [registry],
 });
 const clientRequests = tallied({
-    name: 'gateway_client_requests_total',
-    help: 'GraphQL requests by apollographql-client-name and apollographql-client-version (bounded: the first 20 names and 10 versions of each keep their own label, later ones are "other"; none when absent).',
-    labelNames: ['client_name', 'client_version'] as const,
-    registers: [registry],
+  name: 'gateway_client_requests_total',
+  help: 'GraphQL requests by apollographql-client-name and apollographql-client-version (bounded: the first 20 names and 10 versions of each keep their own label, later ones are "other"; none when absent).',
+  labelNames: ['client_name', 'client_version'] as const,
+  registers: [registry],
 });
 
 /** One request answered: GraphQL (by the Apollo plugin) or REST (by the edge). */
