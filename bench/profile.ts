@@ -58,7 +58,8 @@ export function componentOf(frame: CallFrame): string {
   const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url)?.[1];
   if (nm) {
     if (nm === 'graphql') return 'graphql-js (parse/validate/execute)';
-    if (nm.startsWith('@apollo/') || nm === '@as-integrations/express5') return 'Apollo Server';
+    if (nm.startsWith('@apollo/') || nm.startsWith('@as-integrations/')) return 'Apollo Server';
+    if (nm === 'fastify' || nm.startsWith('@fastify/') || ['find-my-way', 'avvio', 'light-my-request', 'fast-json-stringify', 'fast-querystring', 'secure-json-parse', 'abstract-logging', 'process-warning', 'toad-cache', 'rfdc', 'fast-uri', 'ajv', 'ret', 'safe-regex2', 'json-schema-ref-resolver', 'fast-decode-uri-component', 'fastify-plugin'].includes(nm)) return 'Fastify & HTTP edge';
     if (['express', 'router', 'body-parser', 'raw-body', 'finalhandler', 'send', 'serve-static', 'type-is', 'content-type', 'on-finished', 'qs', 'accepts', 'negotiator', 'mime-types', 'iconv-lite', 'depd', 'statuses', 'http-errors', 'path-to-regexp', 'parseurl', 'cookie', 'vary', 'encodeurl', 'etag', 'fresh', 'range-parser', 'media-typer', 'proxy-addr', 'ipaddr.js', 'forwarded', 'content-disposition', 'merge-descriptors', 'utils-merge', 'is-promise', 'ee-first', 'unpipe', 'bytes', 'safer-buffer', 'escape-html'].includes(nm)) return 'Express & HTTP middleware';
     if (nm === 'ioredis' || nm === 'redis-parser' || nm === 'denque' || nm === 'cluster-key-slot' || nm.startsWith('@ioredis/') || nm === 'standard-as-callback' || nm === 'redis-errors') return 'ioredis (Redis client)';
     if (nm === 'dataloader') return 'DataLoader';

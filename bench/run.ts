@@ -8,7 +8,7 @@ import { runLoad, type LoadResult, type LoadTarget, type Round } from './load';
 import { killAll, memoryMb, monitorRedis, startPrivateRedis, type PrivateRedis } from './procs';
 import { readProfile, summarizeProfile, windowFits, type ProfileSummary } from './profile';
 import type { UpstreamCounts } from './sim-process';
-import { BENCH_DIR, newTokenKey, startBaseline, startGateway, startSim, type ServerProcess, type SimProcess } from './stack';
+import { BENCH_DIR, newTokenKey, startBaseline, startCeiling, startGateway, startSim, type ServerProcess, type SimProcess } from './stack';
 import { fmt, num, spread, table, type Spread } from './stats';
 
 /**
@@ -42,7 +42,7 @@ const STORM = QUICK ? { processes: 2, requests: 50, rounds: 1 } : { processes: 3
 const COLD_STARTS = QUICK ? 1 : 3;
 const PROFILE_SEC = QUICK ? 1 : 5;
 const PROFILE_WARMUP_SEC = QUICK ? 0.7 : 3;
-const WATCHDOG_SEC = QUICK ? 150 : 40 * 60;
+const WATCHDOG_SEC = QUICK ? 420 : 40 * 60; // quick: generous, a shared machine is slow
 
 /** The signals of a dashboard, in order: M = the first m. [GraphQL selection, baseline name]. */
 const SIGNALS: { field: string; select: (maxAge: number) => string }[] = [
@@ -57,6 +57,8 @@ const SIGNALS: { field: string; select: (maxAge: number) => string }[] = [
   { field: 'vin', select: () => 'vin' },
 ];
 const WARM_MAX_AGE = 3600;
+const LOG_INFO_ROW = 'gateway, LOG_LEVEL=info (one access line per request): POST /graphql { vehicle { make model year } }';
+const CEILING_ROW = 'ceiling: bare ApolloServer on node:http, fixed { vehicle { make model year } }';
 
 const log = (...args: unknown[]) => console.error(`[bench ${((performance.now() - T0) / 1000).toFixed(1).padStart(5)}s]`, ...args);
 const T0 = performance.now();
@@ -67,7 +69,7 @@ const T0 = performance.now();
 interface Scenario {
   phase: string;
   name: string;
-  server: 'gateway' | 'baseline';
+  server: ServerProcess['kind'];
   connections: number;
   rounds: Round[];
   valid: boolean;
@@ -150,6 +152,8 @@ interface Stack {
   sim: SimProcess;
   gateway: ServerProcess;
   baseline: ServerProcess;
+  /** A bare ApolloServer on node:http answering a fixed vehicle (bench/ceiling-server.ts). */
+  ceiling: ServerProcess;
   tokenKey: string;
 }
 
@@ -388,6 +392,9 @@ async function tutorialPhase(phase: string, s: Stack, sessions: Sessions, connec
     entries.push({ name: 'gateway GET /vehicle (REST)', server: s.gateway, target: { url: `${gw}/vehicle`, method: 'GET', headers: { cookie }, verify: (b) => b === restBody }, perRequest: () => get(`${gw}/vehicle`, { cookie }) });
   }
   if (phase.startsWith('0 ms')) {
+    // Same document, same answer shape, same rounds: what Apollo alone answers on node:http.
+    const ceilingBody = await exactAnswer(`${phase} ceiling vehicle`, `${s.ceiling.url}/graphql`, post(s.ceiling.url, gqlQuery), (p) => isCar((p as { data?: { vehicle?: unknown } }).data?.vehicle));
+    entries.push({ name: CEILING_ROW, server: s.ceiling, target: { ...post(`${s.ceiling.url}/graphql`, gqlQuery), verify: (b) => b === ceilingBody } });
     entries.push({ name: 'gateway POST /graphql { __typename } (Apollo ceiling)', server: s.gateway, target: { ...post(`${gw}/graphql`, typenameQuery, cookie), verify: (b) => b === typenameBody } });
   }
   let limited: ServerProcess | null = null;
@@ -412,10 +419,25 @@ async function tutorialPhase(phase: string, s: Stack, sessions: Sessions, connec
       perRequest: () => fetchText(`${url}/graphql`, post(url, gqlQuery, cookie)).then(() => undefined),
     });
   }
+  let logging: ServerProcess | null = null;
+  if (full && phase.startsWith('0 ms')) {
+    // Production's default log level writes one access line per request: this row is what it costs
+    // (the other gateways run at LOG_LEVEL=warn, which writes none).
+    logging = await startGateway({ dist: DIST, redisUrl: s.redis.url, prefix: s.prefix, tokenKey: s.tokenKey, sim: s.sim, name: 'gateway-log-info', env: { LOG_LEVEL: 'info' } });
+    extraServers.push(logging);
+    const url = logging.url;
+    entries.push({
+      name: LOG_INFO_ROW,
+      server: logging,
+      target: { ...post(`${url}/graphql`, gqlQuery, cookie), verify: (b) => b === gqlBody },
+      perRequest: () => fetchText(`${url}/graphql`, post(url, gqlQuery, cookie)).then(() => undefined),
+    });
+  }
   try {
     await measureTogether(phase, entries, connections);
   } finally {
     await limited?.stop();
+    await logging?.stop();
   }
 }
 
@@ -705,6 +727,7 @@ function report(): { markdown: string; targets: Target[] } {
     gwGql: 'gateway POST /graphql { vehicle { make model year } }',
     gwRest: 'gateway GET /vehicle (REST)',
     gwType: 'gateway POST /graphql { __typename } (Apollo ceiling)',
+    ceiling: CEILING_ROW,
   };
   out.push('### (1) Tutorial job: gateway / baseline\n');
   const ratioRows: string[][] = [];
@@ -712,6 +735,9 @@ function report(): { markdown: string; targets: Target[] } {
     for (const [label, a, b] of [
       ['`{ __typename }` (Apollo\'s ceiling) vs tutorial /vehicle', names.gwType, names.blTut],
       ['GraphQL vs tutorial /vehicle', names.gwGql, names.blTut],
+      ['GraphQL vs the ceiling row (bare Apollo on node:http)', names.gwGql, names.ceiling],
+      ['`{ __typename }` vs the ceiling row', names.gwType, names.ceiling],
+      ['GraphQL at LOG_LEVEL=info vs at warn (the access line)', LOG_INFO_ROW, names.gwGql],
       ['REST vs tutorial /vehicle', names.gwRest, names.blTut],
       ['GraphQL vs lean /vehicle', names.gwGql, names.blLean],
       ['REST vs lean /vehicle', names.gwRest, names.blLean],
@@ -914,25 +940,24 @@ function report(): { markdown: string; targets: Target[] } {
   const add = (target: string, value: number, limit: number, higherIsBetter: boolean, unit = '') =>
     targets.push({ target, value: `${num(value)}${unit}`, met: Number.isFinite(value) ? (higherIsBetter ? value >= limit : value <= limit) : null });
   const blTut = find(p0, names.blTut);
-  const blLean = find(p0, names.blLean);
-  if (gwGql && blTut) add('tutorial job (GraphQL) ≥ 3 × baseline req/s (tutorial /vehicle)', gwGql.rps.median / blTut.rps.median, 3, true, '×');
-  if (gwRest && blTut) add('tutorial job (REST) ≥ 3 × baseline req/s (tutorial /vehicle)', gwRest.rps.median / blTut.rps.median, 3, true, '×');
-  if (gwGql && blLean) add('tutorial job (GraphQL) ≥ 3 × lean baseline req/s', gwGql.rps.median / blLean.rps.median, 3, true, '×');
-  if (gwGql && gwType) add('tutorial job (GraphQL) ≥ 0.6 × `{ __typename }` req/s', gwGql.rps.median / gwType.rps.median, 0.6, true);
-  if (gwRest && gwType) add('tutorial job (REST) ≥ 0.6 × `{ __typename }` req/s', gwRest.rps.median / gwType.rps.median, 0.6, true);
+  const ceiling = find(p0, names.ceiling);
+  // The targets of the Fastify edge (issue 13), side by side in one run.
+  if (gwGql && blTut) add('tutorial job (GraphQL) ≥ 5 × baseline req/s (tutorial /vehicle)', gwGql.rps.median / blTut.rps.median, 5, true, '×');
+  if (gwGql && ceiling) add('tutorial job (GraphQL) ≥ 0.5 × the ceiling row req/s', gwGql.rps.median / ceiling.rps.median, 0.5, true, '×');
+  if (gwRest && blTut) add('tutorial job (REST) ≥ 8 × baseline req/s (tutorial /vehicle)', gwRest.rps.median / blTut.rps.median, 8, true, '×');
   const d0 = dashPhases.find((p) => p.startsWith('0 ms'));
   if (d0) {
     const bl = find(d0, 'baseline dashboard N=5 M=5');
     const g0 = find(d0, 'gateway dashboard N=5 M=5 maxAge 0');
     const gw = find(d0, 'gateway dashboard N=5 M=5 warm cache');
     if (g0 && bl) add('dashboard 5 × 5, maxAge 0 ≥ 2 × baseline req/s', g0.rps.median / bl.rps.median, 2, true, '×');
-    if (gw && bl) add('dashboard 5 × 5, warm cache ≥ 2 × baseline req/s', gw.rps.median / bl.rps.median, 2, true, '×');
+    if (gw && bl) add('dashboard 5 × 5, warm cache ≥ 15 × baseline req/s', gw.rps.median / bl.rps.median, 15, true, '×');
   }
   for (const x of results.scenarios.filter((y) => y.phase === p50 && y.server === 'gateway')) {
     add(`${DELAY_MS} ms delay: p50 ≤ ${DELAY_MS + 10} ms — ${x.name}`, x.p50.median, DELAY_MS + 10, false, ' ms');
   }
-  add('peak RSS ≤ 150 MB', results.gatewayPeakRssMb, 150, false, ' MB');
-  add('cold start ≤ 2 s', spread(results.coldStartMs).max, 2000, false, ' ms (slowest)');
+  add('peak RSS ≤ 150 MB under the heaviest load', results.gatewayPeakRssMb, 150, false, ' MB');
+  add('cold start ≤ 1 s', spread(results.coldStartMs).max, 1000, false, ' ms (slowest)');
   const stormOk = results.storm.length > 0 && results.storm.every((r) => r.refreshes === 1 && r.ok === r.requests);
   targets.push({ target: 'refresh storm: every request answered, exactly 1 refresh per round', value: results.storm.map((r) => `${r.refreshes}`).join(',') || '–', met: results.storm.length ? stormOk : null });
   targets.push({ target: 'every measured round valid (no error, timeout, non-2xx or wrong body)', value: `${results.scenarios.filter((x) => !x.valid).length} invalid scenario(s)`, met: results.scenarios.every((x) => x.valid) });
@@ -975,7 +1000,9 @@ async function main(): Promise<void> {
   const prefix = `bench${tag}:`;
   const gateway = await startGateway({ dist: DIST, redisUrl: redis.url, prefix, tokenKey, sim, name: 'gateway' });
   const baseline = await startBaseline(sim);
-  stack = { prefix, redis, sim, gateway, baseline, tokenKey };
+  const ceiling = await startCeiling();
+  extraServers.push(ceiling);
+  stack = { prefix, redis, sim, gateway, baseline, ceiling, tokenKey };
 
   const users = new Map<number, string>();
   const byN = new Map<number, GatewaySession>();
@@ -1000,6 +1027,7 @@ async function main(): Promise<void> {
       { url: `${gateway.url}/vehicle`, method: 'GET', headers: { cookie: sessions.one.cookie }, verify: (b) => b.includes('"make"') },
       { ...post(`${gateway.url}/graphql`, JSON.stringify({ query: dashboardQuery(9, 0) }), g5.cookie), verify: verifyGatewayDashboard(n5, 9) },
       { ...post(`${gateway.url}/graphql`, JSON.stringify({ query: dashboardQuery(9, WARM_MAX_AGE) }), g5.cookie), verify: verifyGatewayDashboard(n5, 9) },
+      { ...post(`${ceiling.url}/graphql`, JSON.stringify({ query: '{ vehicle { make model year } }' })), verify: (b) => b.includes('"make"') },
       { url: `${baseline.url}/vehicle`, method: 'GET', headers: {}, verify: (b) => b.includes('"make"') },
       { url: `${baseline.url}/dashboard?n=5&m=9`, method: 'GET', headers: {}, verify: verifyBaselineDashboard(Math.min(5, nMax), 9) },
     ],

@@ -82,7 +82,7 @@ export async function startSim(dist: string, latencyMs: number): Promise<SimProc
 
 export interface ServerProcess {
   name: string;
-  kind: 'gateway' | 'baseline';
+  kind: 'gateway' | 'baseline' | 'ceiling';
   url: string;
   pid: number;
   child: ChildProcess;
@@ -137,6 +137,14 @@ export interface GatewayOptions {
   env?: Record<string, string>;
 }
 
+/** Ready when `POST /graphql { __typename }` answers 200 (the gateway, the ceiling server). */
+const answersTypename = (url: string) => async () => {
+  const body = JSON.stringify({ query: '{ __typename }' });
+  const res = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(2_000) });
+  await res.arrayBuffer();
+  return res.status === 200;
+};
+
 export const newTokenKey = () => randomBytes(32).toString('base64');
 
 /** `node dist/main.js` as in production. Resolves when it answers `{ __typename }` (cold start). */
@@ -168,18 +176,7 @@ export async function startGateway(o: GatewayOptions): Promise<ServerProcess & {
   const started = performance.now();
   const child = track(spawn(process.execPath, [...(o.nodeArgs ?? []), join(o.dist, 'main.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] }));
   const out = collect(child);
-  const body = JSON.stringify({ query: '{ __typename }' });
-  const coldStartMs = await waitReady(
-    child,
-    async () => {
-      const res = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(2_000) });
-      await res.arrayBuffer();
-      return res.status === 200;
-    },
-    started,
-    `gateway ${o.name ?? ''}`,
-    out.stderr,
-  );
+  const coldStartMs = await waitReady(child, answersTypename(url), started, `gateway ${o.name ?? ''}`, out.stderr);
   return { name: o.name ?? 'gateway', kind: 'gateway', url, pid: child.pid!, child, logs: out.logs, warnCount: out.warns, coldStartMs, stop: () => stopChild(child) };
 }
 
@@ -217,4 +214,20 @@ export async function startBaseline(sim: SimProcess): Promise<ServerProcess> {
     out.stderr,
   );
   return { name: 'baseline', kind: 'baseline', url, pid: child.pid!, child, logs: out.logs, warnCount: () => 0, stop: () => stopChild(child) };
+}
+
+/** The ceiling row's server (bench/ceiling-server.ts): a bare ApolloServer on node:http, a fixed vehicle. */
+export async function startCeiling(): Promise<ServerProcess> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const started = performance.now();
+  const child = track(
+    spawn(process.execPath, [join(BENCH_DIR, 'ceiling-server.js')], {
+      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', PORT: String(port), HOST: '127.0.0.1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
+  const out = collect(child);
+  await waitReady(child, answersTypename(url), started, 'ceiling', out.stderr);
+  return { name: 'ceiling', kind: 'ceiling', url, pid: child.pid!, child, logs: out.logs, warnCount: () => 0, stop: () => stopChild(child) };
 }

@@ -1,43 +1,30 @@
 import 'reflect-metadata';
-import { ApolloServer } from '@apollo/server';
-import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
-import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
-import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
-import { expressMiddleware } from '@as-integrations/express5';
-import express, { type NextFunction, type Request, type Response } from 'express';
-import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:http';
-import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
+import { fastifyApolloDrainPlugin } from '@as-integrations/fastify';
 import type { RedisClient } from './redis';
 import type { Config } from './config';
-import { StartupError } from './errors';
-import type { GraphQLContext } from './graphql/context';
-import { createFormatError, errorLogPlugin } from './graphql/format-error';
-import { selectionLimitsRule } from './graphql/selection-limits.rule';
 import { buildGatewaySchema } from './graphql/schema'; // before the resolvers: it fixes the schema's field order
 import { CommandResolver } from './graphql/command.resolver';
 import { ConnectResolver } from './graphql/connect.resolver';
 import { SessionResolver } from './graphql/session.resolver';
 import { VehicleResolver } from './graphql/vehicle.resolver';
-import { ApolloArmor } from '@escape.tech/graphql-armor';
+import { startApollo } from './graphql/apollo';
+import { apqCache } from './graphql/apq.cache';
+import { loadTrustedDocuments } from './graphql/trusted-documents';
+import { graphqlRoute } from './http/graphql.route';
+import { listenEarly, listenFailure, type EarlyListener } from './http/listener';
+import { opsRoutes } from './http/ops.routes';
+import { registerRateLimits } from './http/rate-limit';
+import { createEdge } from './http/server';
+import { registerSessionToken, requestSessionFactory } from './http/session';
+import { tutorialRoutes } from './http/tutorial.routes';
 import { createLogger, resolveLogFormat, type Logger } from './logger';
-import { metrics } from './metrics';
-import { metricsPlugin } from './graphql/metrics.plugin';
-import { outageStatusPlugin } from './graphql/status.plugin';
-import { opsRoutes } from './rest/ops.routes';
-import { createRateLimiter, rateLimitMiddleware } from './rest/rate-limit';
 import { checkEvictionPolicy, connectRedis } from './redis';
-import { tutorialRoutes } from './rest/tutorial.routes';
-import { RequestSession } from './session/request-session';
-import { presentedToken, SESSION_COOKIE } from './session/session.token';
+import { buildServices } from './services';
 import { startSimulator, type RunningSimulator } from './simulator';
 import { createSmartcarClient, type SmartcarClient } from './smartcar/smartcar.client';
 import { adapterOptions, smartcarIdentity, type SimulatorIdentity } from './smartcar/smartcar.setup';
-import { buildServices } from './services';
 import { sweepIdleConnections, type SweepResult } from './tokens/refresh.sweep';
-
-const REST_OPERATIONS = new Set(['/connect', '/exchange', '/vehicle']);
+import type { TokenProvider } from './tokens/token.provider';
 
 export interface AppDeps {
   logger?: Logger;
@@ -69,72 +56,110 @@ export function browserOrigin(host: string, port: number): string {
   return `http://${local ? 'localhost' : host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
-/** A listen that failed for a reason the person starting the process can fix: one line saying how. */
-function listenFailure(err: unknown, what: string, host: string, port: number, portVar: string, hostVar: string): Error {
-  const code = (err as { code?: unknown }).code;
-  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
-  if (code === 'EADDRINUSE') return new StartupError(`Cannot start ${what} on ${where}: the port is in use (another gateway?). Stop what listens there, or set ${portVar} to a free port.`);
-  if (code === 'EACCES') return new StartupError(`Cannot start ${what} on ${where}: permission denied (ports below 1024 need privileges). Set ${portVar} to 1024 or above.`);
-  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
-    return new StartupError(`Cannot start ${what} on ${where}: ${host} is not an address of this machine. Set ${hostVar} to one (127.0.0.1, or 0.0.0.0 for every interface).`);
-  }
-  return err instanceof Error ? err : new Error(String(err));
-}
-
+/**
+ * Wiring only, in steps: Redis; the socket (answering 503 until the end: in simulator mode the
+ * redirect URI needs its port); Smartcar or the simulator; the services; Apollo; the HTTP edge on
+ * that socket; the background jobs.
+ */
 export async function createApp(config: Config, deps: AppDeps = {}): Promise<RunningApp> {
   const logger = deps.logger ?? createLogger(config.logLevel, undefined, resolveLogFormat(config.logFormat, config.env, Boolean(process.stdout.isTTY)));
-  const redis = deps.redis ?? (await connectRedis(config.redis, logger));
-  const ownsRedis = !deps.redis;
+  const trustedDocuments = config.graphql.trustedDocuments === null ? null : await loadTrustedDocuments(config.graphql.trustedDocuments);
+  const { redis, release } = await openRedis(config, deps, logger);
+  let listener: EarlyListener;
   try {
-    await checkEvictionPolicy(redis, { production: config.env === 'production', allowEviction: config.redis.allowEviction }, logger);
+    listener = await listenEarly(config.host, config.port);
   } catch (err) {
-    if (ownsRedis) redis.disconnect();
+    release();
+    throw err;
+  }
+  let upstream: Upstream;
+  try {
+    upstream = await startUpstream(config, listener.port);
+  } catch (err) {
+    listener.close();
+    release();
+    throw err;
+  }
+  const { simulator, redirectUri, smartcar, appClientId } = upstream;
+  const services = buildServices(config, redis, smartcar, logger, redirectUri, appClientId);
+  const edge = createEdge(listener, logger, config.limits.trustProxy);
+  let apollo: Awaited<ReturnType<typeof startApollo>>;
+  try {
+    apollo = await startApollo({
+      schema: await buildSchema(services),
+      limits: config.limits,
+      production: config.env === 'production',
+      logger,
+      drain: fastifyApolloDrainPlugin(edge.app),
+      apq: { cache: apqCache(redis, config.graphql.apqTtlSec, logger), ttlSec: config.graphql.apqTtlSec },
+      trustedDocuments,
+    });
+    const requestSession = requestSessionFactory({ sessions: services.sessions, cookieSecure: config.session.cookieSecure, unconnectedTtlSec: config.session.unconnectedTtlSec });
+    await registerSessionToken(edge.app);
+    registerRateLimits(edge.app, redis, config.limits);
+    await edge.app.register(opsRoutes(redis, logger));
+    await edge.app.register(graphqlRoute({ apollo, signals: services.signals, requestSession }));
+    await edge.app.register(tutorialRoutes({ connect: services.connect, vehicles: services.vehicles, signals: services.signals, requestSession }));
+    await edge.open();
+  } catch (err) {
+    listener.close();
+    void release();
+    await simulator?.stop();
     throw err;
   }
 
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('etag', false);
-  // Never `true`: Express would then trust every hop and take the client's own leftmost entry.
-  const trust = config.limits.trustProxy;
-  app.set('trust proxy', trust === false ? false : 'hops' in trust ? trust.hops : trust.addresses);
-  const httpServer = createServer(app);
-
-  // Until everything below is wired (the redirect URI needs the bound port), answer 503.
-  let ready = false;
-  app.use((req: Request, res: Response, next: NextFunction) => {
-    const requestId = randomUUID();
-    res.setHeader('x-request-id', requestId);
-    const started = process.hrtime.bigint();
-    const path = req.originalUrl.split('?')[0]!;
-    res.on('finish', () => {
-      logger.info({ requestId, method: req.method, path, status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'request');
-      // GraphQL operations are counted by the Apollo plugin, with their names.
-      if (!path.startsWith('/graphql')) {
-        const operation = REST_OPERATIONS.has(path) ? `${req.method} ${path}` : 'other';
-        metrics.requests.inc({ operation, outcome: res.statusCode < 400 ? 'ok' : `http_${res.statusCode}` });
-      }
-    });
-    if (!ready) return void res.status(503).json({ error: { code: 'SERVICE_UNAVAILABLE', message: 'Starting up.' } });
-    next();
-  });
-  app.use(opsRoutes(redis, logger));
-  app.use(rateLimitMiddleware(createRateLimiter(redis, config.limits)));
-
-  const release = () => {
-    httpServer.close();
-    if (ownsRedis) redis.disconnect();
+  const jobs = startBackgroundJobs(config, redis, services.tokens, logger);
+  let stopped: Promise<void> | null = null;
+  return {
+    url: listener.url,
+    port: listener.port,
+    simulator,
+    connectLink: connectLinkFor(redirectUri, listener.url),
+    redirectUri,
+    logger,
+    sweepNow: jobs.sweepNow,
+    // Once, however many times it is called (a signal and a test teardown may both ask).
+    stop: () =>
+      (stopped ??= (async () => {
+        jobs.stopTimers();
+        await apollo.stop(); // drains in-flight requests, then closes Fastify and its socket
+        logger.debug('http server drained');
+        await jobs.drain();
+        await release(true);
+        await simulator?.stop();
+        logger.debug('stopped');
+      })()),
   };
-  httpServer.listen(config.port, config.host);
-  try {
-    await once(httpServer, 'listening');
-  } catch (err) {
-    release();
-    throw listenFailure(err, 'the gateway', config.host, config.port, 'PORT', 'HOST');
-  }
-  const { port } = httpServer.address() as AddressInfo;
-  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+}
 
+/** The given Redis (the caller's), or one of our own; production refuses an evicting Redis. */
+async function openRedis(config: Config, deps: AppDeps, logger: Logger) {
+  const redis = deps.redis ?? (await connectRedis(config.redis, logger));
+  const owned = !deps.redis;
+  const release = async (graceful = false) => {
+    if (!owned) return;
+    if (graceful) await redis.quit().catch(() => redis.disconnect());
+    else redis.disconnect();
+  };
+  try {
+    await checkEvictionPolicy(redis, { production: config.env === 'production', allowEviction: config.redis.allowEviction }, logger);
+  } catch (err) {
+    void release();
+    throw err;
+  }
+  return { redis, release };
+}
+
+interface Upstream {
+  simulator: RunningSimulator | null;
+  redirectUri: string;
+  smartcar: SmartcarClient;
+  /** v3 mode: the `client_…` id the application token is bound to. */
+  appClientId: string | null;
+}
+
+/** Smartcar with the configured credentials, or the built-in simulator (and a redirect URI on our own port). */
+async function startUpstream(config: Config, port: number): Promise<Upstream> {
   let simulator: RunningSimulator | null = null;
   let simulatorOrigin: string | null = null;
   let redirectUri = config.smartcar.redirectUri;
@@ -142,7 +167,6 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
     try {
       simulator = await startSimulator(config.simulator);
     } catch (err) {
-      release();
       throw listenFailure(err, 'the built-in Smartcar simulator', config.simulator.host, config.simulator.port, 'SIMULATOR_PORT', 'SIMULATOR_HOST');
     }
     // Bound to every interface (a container): browsers and the SDK both reach it as localhost.
@@ -152,82 +176,25 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
   }
   // Config guarantees a redirect URI whenever credentials are set.
   const { smartcar, appClientId } = smartcarClientFor(config, simulator && simulatorOrigin ? { client: simulator.client, v3: simulator.v3, origin: simulatorOrigin } : null, redirectUri!);
+  return { simulator, redirectUri: redirectUri!, smartcar, appClientId };
+}
 
-  const { sessions, tokens, connect, vehicles, signals, commands } = buildServices(config, redis, smartcar, logger, redirectUri!, appClientId);
-
-  const requestSession = (req: Request, res: Response) =>
-    new RequestSession(sessions, presentedToken(req), (cookie) => setSessionCookie(res, cookie), { secure: config.session.cookieSecure }, config.session.unconnectedTtlSec);
-
+function buildSchema(services: ReturnType<typeof buildServices>) {
   const resolvers = new Map<unknown, unknown>([
-    [ConnectResolver, new ConnectResolver(connect)],
-    [SessionResolver, new SessionResolver(vehicles)],
-    [VehicleResolver, new VehicleResolver(vehicles, signals)],
-    [CommandResolver, new CommandResolver(commands)],
+    [ConnectResolver, new ConnectResolver(services.connect)],
+    [SessionResolver, new SessionResolver(services.vehicles)],
+    [VehicleResolver, new VehicleResolver(services.vehicles, services.signals)],
+    [CommandResolver, new CommandResolver(services.commands)],
   ]);
-  const schema = await buildGatewaySchema({ get: (cls) => resolvers.get(cls) });
-  const production = config.env === 'production';
-  // Depth, aliases, tokens, cost and directives bounded before execution: one crafted query must not
-  // fan out into hundreds of billed calls (the readings cap in SignalService is the last line).
-  const armor = new ApolloArmor({
-    // Introspection counts too: a deeply nested __schema query is the classic depth attack.
-    maxDepth: { n: config.limits.maxDepth, ignoreIntrospection: false },
-    maxAliases: { n: config.limits.maxAliases },
-    // Tokens are bounded by graphql-js's own parser option below: armor's Apollo plugin throws
-    // from a plugin hook, which Apollo answers with a 500.
-    maxTokens: { enabled: false },
-    costLimit: { maxCost: config.limits.maxCost, ignoreIntrospection: false },
-    maxDirectives: { n: 10 },
-    blockFieldSuggestion: { enabled: production },
-  }).protect();
-  const apollo = new ApolloServer<GraphQLContext>({
-    schema,
-    // First, so that a query with too many selections is refused before the costly rules walk it.
-    validationRules: [selectionLimitsRule({ maxSelections: config.limits.maxSelections, maxRepeats: 20 }), ...armor.validationRules],
-    parseOptions: { maxTokens: config.limits.maxTokens },
-    introspection: !production,
-    hideSchemaDetailsFromClientErrors: production,
-    csrfPrevention: true,
-    stopOnTerminationSignals: false, // main.ts owns the signals and stops everything in order
-    allowBatchedHttpRequests: false,
-    includeStacktraceInErrorResponses: false,
-    formatError: createFormatError(logger),
-    plugins: [
-      ...armor.plugins,
-      metricsPlugin(),
-      errorLogPlugin(logger),
-      outageStatusPlugin(),
-      // Apollo's default cache-control plugin hooks every field (willResolveField) to compute HTTP
-      // cache hints nobody uses here (answers are per session): −46 % CPU on a 10 × 9 dashboard
-      // served from the readings cache (BENCHMARKS.md, "Performance problems").
-      ApolloServerPluginCacheControlDisabled(),
-      ApolloServerPluginDrainHttpServer({ httpServer }),
-      production ? ApolloServerPluginLandingPageDisabled() : ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: true }),
-    ],
-  });
-  await apollo.start();
+  return buildGatewaySchema({ get: (cls) => resolvers.get(cls) });
+}
 
-  app.use(
-    '/graphql',
-    express.json({ limit: '64kb' }),
-    expressMiddleware(apollo, {
-      context: async ({ req, res }): Promise<GraphQLContext> => {
-        const session = requestSession(req, res);
-        return { requestId: String(res.getHeader('x-request-id')), session, loaders: { signals: signals.loader(session) } };
-      },
-    }),
-  );
-  app.use(tutorialRoutes({ connect, vehicles, signals, requestSession, logger }));
-  app.use((_req: Request, res: Response) => void res.status(404).json({ error: { code: 'NOT_FOUND', message: 'No such route.' } }));
-  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    const status = (err as { status?: number }).status;
-    if (status && status >= 400 && status < 500) return void res.status(status).json({ error: { code: 'BAD_USER_INPUT', message: 'Malformed request.' } });
-    logger.error({ err }, 'unhandled route error');
-    res.status(500).json({ error: { code: 'INTERNAL_SERVER_ERROR', message: 'Internal server error' } });
-  });
-  ready = true;
-
-  // Keeps idle connections alive (refresh tokens die after 60 days unused); one instance at a time.
-  // stop() aborts it between batches and waits for the refreshes already sent.
+/**
+ * The idle sweep (refresh tokens die after 60 days unused; one instance at a time) and the recovery
+ * of refreshes of unknown outcome. drain() waits for the sweep's batch and every refresh already
+ * sent: one cut off would leave a rotated pair unstored (each is bounded by the token call's deadline).
+ */
+function startBackgroundJobs(config: Config, redis: RedisClient, tokens: TokenProvider, logger: Logger) {
   const stopping = new AbortController();
   let sweeping: Promise<SweepResult> | null = null;
   const sweepNow = () =>
@@ -243,34 +210,17 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
     () => void tokens.recoverPending().catch((err: unknown) => logger.warn({ err: { name: (err as Error).name, message: (err as Error).message } }, 'refresh recovery round failed')),
     recoveryIntervalMs(config.refresh.graceMs),
   ).unref();
-
-  let stopped: Promise<void> | null = null;
-  const connectLink = connectLinkFor(redirectUri!, url);
-
   return {
-    url,
-    port,
-    simulator,
-    connectLink,
-    redirectUri: redirectUri!,
-    logger,
     sweepNow,
-    // Once, however many times it is called (a signal and a test teardown may both ask).
-    stop: () =>
-      (stopped ??= (async () => {
-        if (sweepTimer) clearInterval(sweepTimer);
-        clearInterval(recoveryTimer);
-        stopping.abort();
-        await apollo.stop(); // drains in-flight requests, then closes the HTTP server
-        logger.debug('http server drained');
-        // A refresh cut off here would leave a rotated pair unstored: let the sweep's batch and every
-        // refresh already sent finish (each is bounded by the token call's deadline).
-        await sweeping?.catch(() => undefined);
-        await tokens.drain();
-        if (ownsRedis) await redis.quit().catch(() => redis.disconnect());
-        await simulator?.stop();
-        logger.debug('stopped');
-      })()),
+    stopTimers() {
+      if (sweepTimer) clearInterval(sweepTimer);
+      clearInterval(recoveryTimer);
+      stopping.abort();
+    },
+    async drain() {
+      await sweeping?.catch(() => undefined);
+      await tokens.drain();
+    },
   };
 }
 
@@ -284,12 +234,6 @@ function smartcarClientFor(config: Config, simulator: SimulatorIdentity | null, 
 /** How often each instance looks for refreshes to finish: several times per grace window. */
 export function recoveryIntervalMs(graceMs: number): number {
   return Math.max(250, Math.min(5_000, Math.floor(graceMs / 8)));
-}
-
-/** One `sid` cookie per answer: a later one (the session's longer life, a sign-out) replaces an earlier one. */
-function setSessionCookie(res: Response, cookie: string): void {
-  const others = [res.getHeader('set-cookie') ?? []].flat().map(String).filter((c) => !c.startsWith(`${SESSION_COOKIE}=`));
-  res.setHeader('Set-Cookie', [...others, cookie]);
 }
 
 /**

@@ -77,6 +77,13 @@ export interface Config {
     /** Where the client address comes from behind proxies (README, "Running it in production"). */
     trustProxy: TrustProxy;
   };
+  /** The GraphQL edge for mobile clients (README, "Mobile clients"). */
+  graphql: {
+    /** Life of a document registered by automatic persisted queries, in Redis. */
+    apqTtlSec: number;
+    /** Path of an Apollo persisted-query manifest: only its operations run; null: any operation. */
+    trustedDocuments: string | null;
+  };
   /** Signals: default `maxAge` (seconds) when a query gives none; 0 = always ask Smartcar. */
   signals: { defaultMaxAgeSec: number };
   /** Transparent refresh (see src/tokens/token.provider.ts). */
@@ -237,6 +244,8 @@ const schema = z.object({
   GRAPHQL_MAX_TOKENS: z.preprocess(emptyToUndefined, num(100, 100_000).default(2_000)),
   GRAPHQL_MAX_SELECTIONS: z.preprocess(emptyToUndefined, num(10, 100_000).default(300)),
   GRAPHQL_MAX_COST: z.preprocess(emptyToUndefined, num(100, 1_000_000).default(5_000)),
+  GRAPHQL_APQ_TTL_SEC: z.preprocess(emptyToUndefined, num(60, 86_400 * 30).default(86_400)),
+  GRAPHQL_TRUSTED_DOCUMENTS: optionalString,
   MAX_READINGS_PER_REQUEST: z.preprocess(emptyToUndefined, num(1, 10_000).default(100)),
   RATE_LIMIT_IP_PER_MIN: z.preprocess(emptyToUndefined, num(0, 1_000_000).default(600)),
   RATE_LIMIT_SESSION_PER_MIN: z.preprocess(emptyToUndefined, num(0, 1_000_000).default(300)),
@@ -364,6 +373,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       },
       managementToken: e.SMARTCAR_MANAGEMENT_TOKEN ?? null,
     },
+    graphql: { apqTtlSec: e.GRAPHQL_APQ_TTL_SEC, trustedDocuments: e.GRAPHQL_TRUSTED_DOCUMENTS ?? null },
     signals: { defaultMaxAgeSec: e.SIGNAL_MAX_AGE_SEC },
     limits: {
       maxDepth: e.GRAPHQL_MAX_DEPTH,

@@ -202,6 +202,8 @@ export const keys = {
   webhookEvent: (hashedEventId: string) => `wh:evt:${hashedEventId}`,
   /** Pub/sub channel (not a key): `[sessionHash, vehicleId]` of each vehicle with newer readings. */
   vehicleUpdates: () => 'live:vehicle-updated',
+  /** A GraphQL document registered by automatic persisted queries (Apollo's own key: `apq:<sha256>`). */
+  graphqlDocument: (key: string) => `gql:${key}`,
 };
 
 /** `sess:{<hash>}:conn:<id>` exactly (not its lock or cooldown keys). */

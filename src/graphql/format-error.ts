@@ -18,6 +18,7 @@ const APOLLO_REQUEST_ERRORS = new Set([
   'OPERATION_RESOLUTION_FAILURE',
   'PERSISTED_QUERY_NOT_FOUND',
   'PERSISTED_QUERY_NOT_SUPPORTED',
+  'PERSISTED_QUERY_NOT_ALLOWED', // trusted documents (trusted-documents.ts)
 ]);
 
 type Where = { path?: readonly (string | number)[]; requestId?: string };

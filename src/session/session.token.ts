@@ -35,17 +35,22 @@ export interface PresentedToken {
  * malformed bearer still counts as presented (and wins over a cookie); a malformed cookie does not.
  */
 export function readPresentedToken(headers: { authorization?: string | undefined; cookie?: string | undefined }): PresentedToken | null {
-  const authorization = headers.authorization ?? '';
-  if (/^Bearer\s/i.test(authorization)) {
+  let sid: string | undefined;
+  if (headers.cookie && !/^Bearer\s/i.test(headers.authorization ?? '')) {
+    try {
+      sid = parseCookie(headers.cookie)[SESSION_COOKIE];
+    } catch {
+      sid = undefined;
+    }
+  }
+  return presentedTokenOf(headers.authorization, sid);
+}
+
+/** The same, from the `Authorization` header and the already parsed `sid` cookie (the HTTP edge parses cookies once). */
+export function presentedTokenOf(authorization: string | undefined, sid: string | undefined): PresentedToken | null {
+  if (authorization !== undefined && /^Bearer\s/i.test(authorization)) {
     const bearer = /^Bearer[ ]+([^\s]+)\s*$/i.exec(authorization)?.[1];
     return bearer !== undefined && TOKEN_SHAPE.test(bearer) ? { via: 'bearer', token: bearer, hash: hashSessionToken(bearer) } : { via: 'bearer', token: null, hash: null };
-  }
-  if (!headers.cookie) return null;
-  let sid: string | undefined;
-  try {
-    sid = parseCookie(headers.cookie)[SESSION_COOKIE];
-  } catch {
-    return null;
   }
   return sid !== undefined && TOKEN_SHAPE.test(sid) ? { via: 'cookie', token: sid, hash: hashSessionToken(sid) } : null;
 }
@@ -53,14 +58,4 @@ export function readPresentedToken(headers: { authorization?: string | undefined
 /** The well-formed session token a request presents, or null. */
 export function readSessionToken(headers: { authorization?: string | undefined; cookie?: string | undefined }): string | null {
   return readPresentedToken(headers)?.token ?? null;
-}
-
-/**
- * What a request presents, read and hashed once per request (the rate limiter and the session both
- * need it).
- */
-const presented = new WeakMap<object, PresentedToken | null>();
-export function presentedToken(req: { headers: { authorization?: string | undefined; cookie?: string | undefined } }): PresentedToken | null {
-  if (!presented.has(req)) presented.set(req, readPresentedToken(req.headers));
-  return presented.get(req)!;
 }

@@ -33,6 +33,7 @@ test('no variables at all: simulator mode with a generated key and the documente
     ratePerMinuteBySession: 300,
     trustProxy: false,
   });
+  expect(c.graphql).toEqual({ apqTtlSec: 86_400, trustedDocuments: null });
   expect(c.smartcar.mode).toBe('test');
   expect(c.smartcar.requireState).toBe('auto');
   expect(c.smartcar.scope).toEqual(DEFAULT_SCOPE);
@@ -248,4 +249,9 @@ describe('API v3 (SMARTCAR_API_VERSION)', () => {
       'SMARTCAR_CLIENT_ID: a client_… id is an API v3 credential; set SMARTCAR_API_VERSION=3 (or use the v2 client id)',
     ]);
   });
+});
+
+test('GraphQL for mobile clients: the persisted-query TTL and the trusted documents', () => {
+  expect(loadConfig({ GRAPHQL_APQ_TTL_SEC: '3600', GRAPHQL_TRUSTED_DOCUMENTS: '/etc/gw/manifest.json' }).graphql).toEqual({ apqTtlSec: 3600, trustedDocuments: '/etc/gw/manifest.json' });
+  expect(problems({ GRAPHQL_APQ_TTL_SEC: '10' })).toEqual([expect.stringMatching(/^GRAPHQL_APQ_TTL_SEC: /)]);
 });

@@ -1,8 +1,9 @@
-import type { NextFunction, Request, Response } from 'express';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
-import { presentedToken } from '../session/session.token';
+import type { ErrorCode } from '../errors';
 import { metrics } from '../metrics';
 import { isRedisUnavailable, keys, type RedisClient } from '../redis';
+import { sendRestError } from './rest-error';
 
 /**
  * Per-client rate limits in Redis (so they hold across instances): per client address and per
@@ -16,6 +17,12 @@ import { isRedisUnavailable, keys, type RedisClient } from '../redis';
 export interface RateLimits {
   ratePerMinuteByIp: number;
   ratePerMinuteBySession: number;
+}
+
+/** Who is asking: the client address (after TRUST_PROXY) and the hash of the presented session token. */
+export interface Caller {
+  ip: string;
+  sessionHash: string | null;
 }
 
 export type RateLimitOutcome = { limited: false } | { limited: true; retryAfter: number; by: 'ip' | 'session' } | { unavailable: true };
@@ -44,10 +51,10 @@ export function createRateLimiter(redis: RedisClient, limits: RateLimits) {
       : null;
   const sessionLimit = limits.ratePerMinuteBySession;
 
-  async function ip(req: Request): Promise<RateLimitOutcome> {
+  async function ip(caller: Caller): Promise<RateLimitOutcome> {
     if (!byIp) return { limited: false };
     try {
-      await byIp.consume(req.ip ?? req.socket.remoteAddress ?? 'unknown');
+      await byIp.consume(caller.ip);
       return { limited: false };
     } catch (err) {
       if (err instanceof RateLimiterRes) return refuse('ip', err.msBeforeNext);
@@ -57,8 +64,8 @@ export function createRateLimiter(redis: RedisClient, limits: RateLimits) {
     }
   }
 
-  async function session(req: Request): Promise<RateLimitOutcome> {
-    const hash = sessionLimit > 0 ? (presentedToken(req)?.hash ?? null) : null;
+  async function session(caller: Caller): Promise<RateLimitOutcome> {
+    const hash = sessionLimit > 0 ? caller.sessionHash : null;
     if (hash === null) return { limited: false };
     let counted: [number, number] | null;
     try {
@@ -71,9 +78,9 @@ export function createRateLimiter(redis: RedisClient, limits: RateLimits) {
     return refuse('session', counted[1]);
   }
 
-  return async function check(req: Request): Promise<RateLimitOutcome> {
+  return async function check(caller: Caller): Promise<RateLimitOutcome> {
     // Both counters in parallel: one Redis round trip of latency, not two.
-    const outcomes = await Promise.all([ip(req), session(req)]);
+    const outcomes = await Promise.all([ip(caller), session(caller)]);
     const refused = outcomes.find((o) => 'unavailable' in o) ?? outcomes.find((o) => 'limited' in o && o.limited);
     return refused ?? { limited: false };
   };
@@ -84,21 +91,39 @@ function refuse(by: 'ip' | 'session', msBeforeNext: number): RateLimitOutcome {
   return { limited: true, retryAfter: Math.max(1, Math.ceil(msBeforeNext / 1000)), by };
 }
 
-/** Express middleware answering in the shape of the route: GraphQL errors or the REST error body. */
-export function rateLimitMiddleware(check: ReturnType<typeof createRateLimiter>) {
-  return async (req: Request, res: Response, next: NextFunction) => {
-    const outcome = await check(req);
-    if ('unavailable' in outcome) return void reject(req, res, 503, 'SERVICE_UNAVAILABLE', 'The gateway cannot reach its session store. Try again shortly.');
-    if (!outcome.limited) return next();
-    res.setHeader('retry-after', String(outcome.retryAfter));
-    reject(req, res, 429, 'RATE_LIMITED', 'Too many requests. Retry later.', { retryAfter: outcome.retryAfter });
+export type RateLimitCheck = ReturnType<typeof createRateLimiter>;
+
+/** The limits as an onRequest hook; none at all when both are off (0), so they then cost nothing. */
+export function registerRateLimits(app: FastifyInstance, redis: RedisClient, limits: RateLimits): void {
+  if (limits.ratePerMinuteByIp <= 0 && limits.ratePerMinuteBySession <= 0) return;
+  app.addHook('onRequest', rateLimitHook(createRateLimiter(redis, limits), (request) => ({ ip: request.ip, sessionHash: request.presented?.hash ?? null })));
+}
+
+/**
+ * An onRequest hook answering in the shape of the route: GraphQL errors on /graphql, the REST error
+ * body elsewhere. Routes with `config: { rateLimited: false }` (the ops routes) are not counted.
+ */
+export function rateLimitHook(check: RateLimitCheck, caller: (request: FastifyRequest) => Caller) {
+  return async (request: FastifyRequest, reply: FastifyReply) => {
+    if (request.routeOptions.config.rateLimited === false) return;
+    const outcome = await check(caller(request));
+    if ('unavailable' in outcome) return reject(request, reply, 'SERVICE_UNAVAILABLE', 'The gateway cannot reach its session store. Try again shortly.');
+    if (!outcome.limited) return;
+    void reply.header('retry-after', String(outcome.retryAfter));
+    return reject(request, reply, 'RATE_LIMITED', 'Too many requests. Retry later.', { retryAfter: outcome.retryAfter });
   };
 }
 
-function reject(req: Request, res: Response, status: number, code: string, message: string, extra: Record<string, unknown> = {}): void {
-  if (req.path.startsWith('/graphql')) {
-    res.status(status).json({ errors: [{ message, extensions: { code, ...extra } }] });
-  } else {
-    res.status(status).json({ error: { code, message, ...extra } });
+function reject(request: FastifyRequest, reply: FastifyReply, code: ErrorCode & ('RATE_LIMITED' | 'SERVICE_UNAVAILABLE'), message: string, extra: Record<string, unknown> = {}): FastifyReply {
+  if (request.url.startsWith('/graphql')) {
+    return reply.code(code === 'RATE_LIMITED' ? 429 : 503).send({ errors: [{ message, extensions: { code, ...extra } }] });
+  }
+  return sendRestError(reply, code, message, extra);
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** false: the route is not rate-limited (liveness, readiness, metrics). */
+    rateLimited?: boolean;
   }
 }
