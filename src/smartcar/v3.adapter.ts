@@ -78,7 +78,10 @@ async function send(label: string, url: string, init: { method: 'GET' | 'POST' |
   throw errorFromV3(answer.status, answer.body, answer.headers);
 }
 
-function v3Credential(credential: Credential): { appToken: string; userId: string } {
+/** What a v3 call presents: the application token, and the driver it acts for. */
+type V3Credential = Extract<Credential, { api: 3 }>;
+
+function v3Credential(credential: Credential): V3Credential {
   if (credential.api !== 3) throw new Error(`the v3 adapter was handed a v${String(credential.api)} credential`);
   return credential;
 }
@@ -92,8 +95,8 @@ export interface V3Adapter {
 export function createV3Adapter(options: V3AdapterOptions): V3Adapter {
   const api = `${options.origins.api}/v3`;
   const pageSize = options.pageSize ?? PAGE_SIZE;
-  const headers = (c: { appToken: string; userId: string }, extra: Record<string, string> = {}) => ({ authorization: `Bearer ${c.appToken}`, 'sc-user-id': c.userId, ...extra });
-  const get = (label: string, url: string, c: { appToken: string; userId: string }) => send(label, url, { method: 'GET', headers: headers(c), timeoutMs: options.timeoutMs });
+  const headers = (c: V3Credential, extra: Record<string, string> = {}) => ({ authorization: `Bearer ${c.appToken}`, 'sc-user-id': c.userId, ...extra });
+  const get = (label: string, url: string, c: V3Credential) => send(label, url, { method: 'GET', headers: headers(c), timeoutMs: options.timeoutMs });
 
   const fetchAppToken: FetchAppToken = async () => {
     const res = await send('/oauth2/token', `${options.origins.iam}/oauth2/token`, {
@@ -109,7 +112,7 @@ export function createV3Adapter(options: V3AdapterOptions): V3Adapter {
   };
 
   /** Every connection of the user (all pages), optionally only those carrying `externalId`. */
-  const connections = async (c: { appToken: string; userId: string }, filter: { vehicleId?: string; externalId?: string }): Promise<V3Connection[]> => {
+  const connections = async (c: V3Credential, filter: { vehicleId?: string; externalId?: string }): Promise<V3Connection[]> => {
     const out: V3Connection[] = [];
     for (let page: number | null = 1, n = 0; page !== null && n < MAX_PAGES; n++) {
       const q = new URLSearchParams({ 'filter[userId]': c.userId, 'page[number]': String(page), 'page[size]': String(pageSize) });
@@ -123,7 +126,7 @@ export function createV3Adapter(options: V3AdapterOptions): V3Adapter {
   };
 
   /** All pages of a vehicle's signals, and the vehicle resource included beside them. */
-  const signalPages = async (c: { appToken: string; userId: string }, vehicleId: string) => {
+  const signalPages = async (c: V3Credential, vehicleId: string) => {
     const resources: unknown[] = [];
     let vehicle: Record<string, unknown> | null = null;
     let requestId: string | null = null;

@@ -94,7 +94,7 @@ export class AppTokenProvider {
     while (this.inflight) {
       const token = await this.inflight.catch(() => null);
       if (!token) break; // that attempt failed: try our own
-      if (this.acceptable(token, rejected) || (rejected === null && this.usable(token))) return token;
+      if (rejected === null ? this.usable(token) : this.acceptable(token, rejected)) return token;
     }
     const attempt = this.acquire(rejected).finally(() => {
       if (this.inflight === attempt) this.inflight = null;
@@ -142,7 +142,7 @@ export class AppTokenProvider {
       }
       // Another instance is fetching: a token that is still valid serves meanwhile.
       const current = (await this.read()).token ?? this.held;
-      if (current && (this.acceptable(current, rejected) || (rejected === null && this.now() < current.expiresAt))) return this.hold(current);
+      if (current && (rejected === null ? this.now() < current.expiresAt : this.acceptable(current, rejected))) return this.hold(current);
       if (this.now() > deadline) throw new AppError('UPSTREAM_UNAVAILABLE', 'Fetching the Smartcar application token is taking too long. Try again shortly.');
       await sleep(40 + Math.random() * 60);
     }

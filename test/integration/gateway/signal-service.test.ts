@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
 import { AppError, UpstreamError, type SmartcarDetails } from '../../../src/errors';
 import { metrics } from '../../../src/metrics';
 import { keys } from '../../../src/redis';
@@ -11,8 +11,8 @@ import { ReadingsCache, type CachedReading, type ReadingRef } from '../../../src
 import type { Reading, SignalName } from '../../../src/vehicles/signal.registry';
 import { SignalService, type SignalKey } from '../../../src/vehicles/signal.service';
 import type { UnitSystem } from '../../../src/vehicles/signal.units';
-import { testRedisUrl } from '../../support/gateway';
 import { counterDeltas } from '../../support/metrics';
+import { privateKeyspace } from '../../support/redis';
 
 /**
  * The signal service alone: the real readings cache on the test Redis, a recording Smartcar port and
@@ -22,15 +22,10 @@ import { counterDeltas } from '../../support/metrics';
  */
 
 const NOW = 1_800_000_000_000;
-const prefix = `ss${randomBytes(4).toString('hex')}:`;
+const { redis: keyspace } = privateKeyspace('ss');
 let redis: Redis;
 beforeAll(() => {
-  redis = new Redis(testRedisUrl(), { keyPrefix: prefix, maxRetriesPerRequest: 1 });
-});
-afterAll(async () => {
-  const left = await redis.keys(`${prefix}*`);
-  if (left.length) await redis.del(...left.map((k) => k.slice(prefix.length)));
-  redis.disconnect();
+  redis = keyspace();
 });
 // Only Date is frozen: Redis and the loaders keep their real timers.
 beforeEach(() => {

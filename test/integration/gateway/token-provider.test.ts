@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
 import { AppError, serviceUnavailable, UpstreamError, type SmartcarDetails } from '../../../src/errors';
 import { createLogger } from '../../../src/logger';
 import { metrics } from '../../../src/metrics';
@@ -9,8 +9,8 @@ import type { SmartcarPort, TokenPair } from '../../../src/smartcar/smartcar.por
 import { TokenCipher } from '../../../src/tokens/token.cipher';
 import { TokenProvider, type LentToken, type RefreshOptions } from '../../../src/tokens/token.provider';
 import { TokenVault } from '../../../src/tokens/token.vault';
-import { testRedisUrl } from '../../support/gateway';
 import { counterDeltas } from '../../support/metrics';
+import { privateKeyspace } from '../../support/redis';
 
 /**
  * The refresh logic itself, path by path: the real TokenProvider and TokenVault on the test Redis, and a
@@ -36,16 +36,11 @@ const timeout = () => new UpstreamError('timeout', null, details(null));
 const rateLimited = () => new UpstreamError('response', 429, details('RATE_LIMIT'));
 const invalidGrant = () => new UpstreamError('response', 400, details('invalid_grant'));
 
-const prefix = `tp${randomBytes(4).toString('hex')}:`;
+const { redis: keyspace } = privateKeyspace('tp');
 let redis: Redis;
 const key = randomBytes(32);
 beforeAll(() => {
-  redis = new Redis(testRedisUrl(), { keyPrefix: prefix, maxRetriesPerRequest: 1 });
-});
-afterAll(async () => {
-  const left = await redis.keys(`${prefix}*`);
-  if (left.length) await redis.del(...left.map((k) => k.slice(prefix.length)));
-  redis.disconnect();
+  redis = keyspace();
 });
 
 /** A token endpoint that answers each call with the next scripted step (a fresh pair by default). */

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
 import { keys } from '../../../src/redis';
 import type { TokenPair } from '../../../src/smartcar/smartcar.port';
 import { acquireLock, releaseLock, renewLock, withLease } from '../../../src/tokens/redis-lock';
 import { TokenCipher } from '../../../src/tokens/token.cipher';
 import { TokenVault, UnreadablePairError } from '../../../src/tokens/token.vault';
-import { testRedisUrl } from '../../support/gateway';
+import { privateKeyspace } from '../../support/redis';
 
 /**
  * What the refresh path keeps in Redis, script by script, on the test Redis: the record of a refresh
@@ -13,18 +13,13 @@ import { testRedisUrl } from '../../support/gateway';
  */
 
 const DAY = 86_400_000;
-const prefix = `tv${randomBytes(4).toString('hex')}:`;
+const { redis: keyspace } = privateKeyspace('tv');
 let redis: Redis;
 let vault: TokenVault;
 const cipher = new TokenCipher(randomBytes(32));
 beforeAll(() => {
-  redis = new Redis(testRedisUrl(), { keyPrefix: prefix, maxRetriesPerRequest: 1 });
+  redis = keyspace();
   vault = new TokenVault(redis, cipher);
-});
-afterAll(async () => {
-  const left = await redis.keys(`${prefix}*`);
-  if (left.length) await redis.del(...left.map((k) => k.slice(prefix.length)));
-  redis.disconnect();
 });
 beforeEach(() => redis.del(keys.refreshPending()));
 
