@@ -82,6 +82,14 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
   }
   const { simulator, redirectUri, smartcar, appClientId } = upstream;
   const services = buildServices(config, redis, smartcar, logger, redirectUri, appClientId);
+  try {
+    await services.events.start();
+  } catch (err) {
+    listener.close();
+    void release();
+    await simulator?.stop();
+    throw err;
+  }
   const edge = createEdge(listener, logger, config.limits.trustProxy);
   let apollo: Awaited<ReturnType<typeof startApollo>>;
   try {
@@ -103,6 +111,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
     await edge.open();
   } catch (err) {
     listener.close();
+    await services.events.stop();
     void release();
     await simulator?.stop();
     throw err;
@@ -125,6 +134,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
         await apollo.stop(); // drains in-flight requests, then closes Fastify and its socket
         logger.debug('http server drained');
         await jobs.drain();
+        await services.events.stop();
         await release(true);
         await simulator?.stop();
         logger.debug('stopped');

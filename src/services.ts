@@ -1,6 +1,7 @@
 import type { RedisClient } from './redis';
 import type { Config } from './config';
 import { ConnectService, stateRequired } from './connect/connect.service';
+import { VehicleEvents } from './live/vehicle-events';
 import type { Logger } from './logger';
 import { SessionStore } from './session/session.store';
 import type { SmartcarClient } from './smartcar/smartcar.client';
@@ -18,6 +19,12 @@ import { VehicleService } from './vehicles/vehicle.service';
 const APP_TOKEN_AHEAD_MS = 5 * 60_000;
 /** After a failed early fetch, the still-valid token serves this long before the next try. */
 const APP_TOKEN_RETRY_MS = 30_000;
+
+/**
+ * Live subscriptions (`vehicleUpdated`): at most this many open per session, and per process (each is
+ * a socket's worth of memory and a fan-out target).
+ */
+export const LIVE_LIMITS = { perSession: 20, perProcess: 10_000 };
 
 /**
  * The singletons behind the edges, built once (by the server and by `npm run refresh-sweep`).
@@ -43,11 +50,13 @@ export function buildServices(config: Config, redis: RedisClient, client: Smartc
   });
   const vehicles = new VehicleService(connect);
   const readings = new ReadingsCache(redis);
+  // Pub/sub needs a connection of its own; a lazy one, so one-shot jobs (the sweep) never open it.
+  const events = new VehicleEvents(redis, redis.duplicate(), LIVE_LIMITS, logger);
   const commands = new CommandService(vehicles, sessions, credentials, smartcar, readings, logger);
   const signals = new SignalService(credentials, smartcar, readings, {
     unitSystem: config.smartcar.unitSystem,
     defaultMaxAgeSec: config.signals.defaultMaxAgeSec,
     maxReadingsPerRequest: config.limits.maxReadingsPerRequest,
   });
-  return { sessions, vault, tokens, appTokens, connect, vehicles, signals, commands };
+  return { sessions, vault, tokens, appTokens, connect, vehicles, readings, signals, commands, events };
 }

@@ -40,10 +40,13 @@ export class VehicleEvents {
   /** Subscribes this process to the channel (once); listeners get messages from then on. */
   start(): Promise<void> {
     this.started ??= (async () => {
+      this.subscriber.on('error', (err: Error) => this.logger.warn({ err: { name: err.name, message: err.message } }, 'redis subscriber connection error'));
       this.subscriber.on('message', (channel: string, message: string) => {
         if (channel === this.channel()) this.dispatch(message);
       });
-      await this.subscriber.subscribe(this.channel());
+      // Lazily connected and without an offline queue: a command before the connection would fail.
+      if (this.subscriber.status === 'wait') await this.subscriber.connect();
+      await this.subscriber.subscribe(this.channel()); // and again after each reconnection (ioredis)
     })();
     return this.started;
   }
