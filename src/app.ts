@@ -17,14 +17,16 @@ import { registerRateLimits } from './http/rate-limit';
 import { createEdge } from './http/server';
 import { registerSessionToken, requestSessionFactory } from './http/session';
 import { tutorialRoutes } from './http/tutorial.routes';
+import { webhookRoute } from './http/webhook.route';
 import { createLogger, resolveLogFormat, type Logger } from './logger';
 import { checkEvictionPolicy, connectRedis } from './redis';
-import { buildServices } from './services';
+import { buildServices, type WebhookIdentity } from './services';
 import { startSimulator, type RunningSimulator } from './simulator';
 import { createSmartcarClient, type SmartcarClient } from './smartcar/smartcar.client';
 import { adapterOptions, smartcarIdentity, type SimulatorIdentity } from './smartcar/smartcar.setup';
 import { sweepIdleConnections, type SweepResult } from './tokens/refresh.sweep';
 import type { TokenProvider } from './tokens/token.provider';
+import type { WebhookSubscriptions } from './live/webhook.subscriptions';
 
 export interface AppDeps {
   logger?: Logger;
@@ -80,8 +82,8 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
     release();
     throw err;
   }
-  const { simulator, redirectUri, smartcar, appClientId } = upstream;
-  const services = buildServices(config, redis, smartcar, logger, redirectUri, appClientId);
+  const { simulator, redirectUri, smartcar, appClientId, webhook } = upstream;
+  const services = buildServices(config, redis, smartcar, logger, redirectUri, appClientId, webhook);
   try {
     await services.events.start();
   } catch (err) {
@@ -108,7 +110,13 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
     await edge.app.register(opsRoutes(redis, logger));
     await edge.app.register(graphqlRoute({ apollo, signals: services.signals, requestSession }));
     await edge.app.register(tutorialRoutes({ connect: services.connect, vehicles: services.vehicles, signals: services.signals, requestSession }));
+    await edge.app.register(webhookRoute(services.webhooks, logger));
     await edge.open();
+    // In-process simulator in v3 mode: its webhook is this gateway (once it answers, for VERIFY).
+    if (simulator && config.smartcar.apiVersion === 3 && simulator.webhookStatus().url === null) {
+      const wildcard = ['0.0.0.0', '::'].includes(config.host);
+      simulator.configure({ webhookUrl: `${wildcard ? `http://127.0.0.1:${listener.port}` : listener.url}/webhooks/smartcar` });
+    }
   } catch (err) {
     listener.close();
     await services.events.stop();
@@ -117,7 +125,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
     throw err;
   }
 
-  const jobs = startBackgroundJobs(config, redis, services.tokens, logger);
+  const jobs = startBackgroundJobs(config, redis, services.tokens, services.subscriptions, logger);
   let stopped: Promise<void> | null = null;
   return {
     url: listener.url,
@@ -166,6 +174,7 @@ interface Upstream {
   smartcar: SmartcarClient;
   /** v3 mode: the `client_…` id the application token is bound to. */
   appClientId: string | null;
+  webhook: WebhookIdentity;
 }
 
 /** Smartcar with the configured credentials, or the built-in simulator (and a redirect URI on our own port). */
@@ -186,7 +195,12 @@ async function startUpstream(config: Config, port: number): Promise<Upstream> {
   }
   // Config guarantees a redirect URI whenever credentials are set.
   const { smartcar, appClientId } = smartcarClientFor(config, simulator && simulatorOrigin ? { client: simulator.client, v3: simulator.v3, origin: simulatorOrigin } : null, redirectUri!);
-  return { simulator, redirectUri: redirectUri!, smartcar, appClientId };
+  // The simulator's webhook unless configured otherwise; its vehicles are subscribed in v3 mode only.
+  const webhook: WebhookIdentity = {
+    managementToken: config.smartcar.managementToken ?? simulator?.v3.managementToken ?? null,
+    webhookId: config.smartcar.webhookId ?? (simulator && config.smartcar.apiVersion === 3 ? simulator.v3.webhookId : null),
+  };
+  return { simulator, redirectUri: redirectUri!, smartcar, appClientId, webhook };
 }
 
 function buildSchema(services: ReturnType<typeof buildServices>) {
@@ -204,7 +218,7 @@ function buildSchema(services: ReturnType<typeof buildServices>) {
  * of refreshes of unknown outcome. drain() waits for the sweep's batch and every refresh already
  * sent: one cut off would leave a rotated pair unstored (each is bounded by the token call's deadline).
  */
-function startBackgroundJobs(config: Config, redis: RedisClient, tokens: TokenProvider, logger: Logger) {
+function startBackgroundJobs(config: Config, redis: RedisClient, tokens: TokenProvider, subscriptions: WebhookSubscriptions | null, logger: Logger) {
   const stopping = new AbortController();
   let sweeping: Promise<SweepResult> | null = null;
   const sweepNow = () =>
@@ -220,16 +234,25 @@ function startBackgroundJobs(config: Config, redis: RedisClient, tokens: TokenPr
     () => void tokens.recoverPending().catch((err: unknown) => logger.warn({ err: { name: (err as Error).name, message: (err as Error).message } }, 'refresh recovery round failed')),
     recoveryIntervalMs(config.refresh.graceMs),
   ).unref();
+  // Webhook subscription changes that failed (any instance's), retried when due.
+  const subscriptionTimer = subscriptions
+    ? setInterval(
+        () => void subscriptions.runDue().catch((err: unknown) => logger.warn({ err: { name: (err as Error).name, message: (err as Error).message } }, 'webhook subscription round failed')),
+        SUBSCRIPTION_ROUND_MS,
+      ).unref()
+    : null;
   return {
     sweepNow,
     stopTimers() {
       if (sweepTimer) clearInterval(sweepTimer);
       clearInterval(recoveryTimer);
+      if (subscriptionTimer) clearInterval(subscriptionTimer);
       stopping.abort();
     },
     async drain() {
       await sweeping?.catch(() => undefined);
       await tokens.drain();
+      await subscriptions?.drain();
     },
   };
 }
@@ -240,6 +263,9 @@ function smartcarClientFor(config: Config, simulator: SimulatorIdentity | null, 
   const options = adapterOptions(config.smartcar, identity, redirectUri);
   return { smartcar: createSmartcarClient(options.v2, options.v3), appClientId: identity.v3?.clientId ?? null };
 }
+
+/** How often each instance retries webhook subscription changes that are due. */
+const SUBSCRIPTION_ROUND_MS = 5_000;
 
 /** How often each instance looks for refreshes to finish: several times per grace window. */
 export function recoveryIntervalMs(graceMs: number): number {

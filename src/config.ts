@@ -61,6 +61,8 @@ export interface Config {
     };
     /** The Application Management Token (webhook signatures); null when not set. */
     managementToken: string | null;
+    /** v3: the webhook each newly connected vehicle is subscribed to; null: none. */
+    webhookId: string | null;
   };
   /** Abuse limits of the GraphQL edge and per-client rate limits (0 = off). */
   limits: {
@@ -225,6 +227,7 @@ const schema = z.object({
   SMARTCAR_API_VERSION: z.preprocess(emptyToUndefined, z.enum(['2', '3'], { message: 'must be "2" or "3"' }).optional()),
   SMARTCAR_APPLICATION_ID: z.preprocess(emptyToUndefined, z.string().regex(UUID, 'must be the Application ID from the Smartcar dashboard (a UUID; the client_… id is for the token endpoint only)').optional()),
   SMARTCAR_MANAGEMENT_TOKEN: optionalString,
+  SMARTCAR_WEBHOOK_ID: z.preprocess(emptyToUndefined, z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'must be the webhook id from the Smartcar dashboard').optional()),
   SMARTCAR_IAM_ORIGIN: origin,
   SMARTCAR_API_V3_ORIGIN: origin,
   SMARTCAR_MANAGEMENT_API_V3_ORIGIN: origin,
@@ -372,6 +375,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         },
       },
       managementToken: e.SMARTCAR_MANAGEMENT_TOKEN ?? null,
+      webhookId: e.SMARTCAR_WEBHOOK_ID ?? null,
     },
     graphql: { apqTtlSec: e.GRAPHQL_APQ_TTL_SEC, trustedDocuments: e.GRAPHQL_TRUSTED_DOCUMENTS ?? null },
     signals: { defaultMaxAgeSec: e.SIGNAL_MAX_AGE_SEC },

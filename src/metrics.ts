@@ -98,4 +98,22 @@ export const metrics = {
     help: 'Promise rejections nobody handled (logged; the process keeps running).',
     registers: [registry],
   }),
+  webhooks: new Counter({
+    name: 'gateway_webhooks_total',
+    help: 'Smartcar webhook deliveries by event type (VERIFY, VEHICLE_STATE, VEHICLE_ERROR, other, unknown) and outcome (applied, duplicate, in_progress, test, ignored, bad_signature, bad_payload, busy, failed, verified, unconfigured).',
+    labelNames: ['type', 'outcome'] as const,
+    registers: [registry],
+  }),
+  webhookReadings: new Counter({
+    name: 'gateway_webhook_readings_total',
+    help: "Readings a webhook carried, per connection that holds the vehicle: written (newer than the cache's), stale (not newer: kept the cached one), failure (an error Smartcar reported, recorded), resolved (such an error cleared).",
+    labelNames: ['result'] as const,
+    registers: [registry],
+  }),
+  webhookSubscriptions: new Counter({
+    name: 'gateway_webhook_subscriptions_total',
+    help: 'Vehicles subscribed to or unsubscribed from SMARTCAR_WEBHOOK_ID at Smartcar, by operation and outcome (done, retry, dropped).',
+    labelNames: ['operation', 'outcome'] as const,
+    registers: [registry],
+  }),
 };

@@ -200,6 +200,10 @@ export const keys = {
   appTokenLock: () => 'app:{token}:lock',
   /** A webhook event applied (`d`, a week) or being applied (`p`, seconds): by a hash of its eventId. */
   webhookEvent: (hashedEventId: string) => `wh:evt:${hashedEventId}`,
+  /** Set: `<sessionHash>/<connectionId>` of every connection that reaches the vehicle (see VehicleIndex). */
+  vehicleIndex: (vehicleId: string) => `live:veh:${vehicleId}`,
+  /** Sorted set: webhook subscriptions to make or end at Smartcar (sealed jobs → when due, epoch ms). */
+  webhookSubscriptionJobs: () => 'live:whsub',
   /** Pub/sub channel (not a key): `[sessionHash, vehicleId]` of each vehicle with newer readings. */
   vehicleUpdates: () => 'live:vehicle-updated',
   /** A GraphQL document registered by automatic persisted queries (Apollo's own key: `apq:<sha256>`). */

@@ -18,6 +18,12 @@ export interface ConnectUrlArgs {
   singleSelectVin?: string | null;
 }
 
+/** Keeps Smartcar's webhook subscriptions in step with the vehicles connected in v3 mode. */
+export interface VehicleSubscriptions {
+  subscribe(userId: string, vehicleIds: readonly string[]): Promise<void>;
+  unsubscribe(userId: string, vehicleIds: readonly string[]): Promise<void>;
+}
+
 export interface ConnectOptions {
   scope: string[];
   /** A code exchange without a `state` is refused (see stateRequired). */
@@ -81,6 +87,8 @@ export class ConnectService {
     private readonly credentials: Credentials,
     private readonly smartcar: SmartcarPort,
     private readonly options: ConnectOptions,
+    /** v3 with SMARTCAR_WEBHOOK_ID: new vehicles are subscribed to it; else null. */
+    private readonly subscriptions: VehicleSubscriptions | null = null,
   ) {}
 
   /** A Connect URL for the caller's session (created when missing), with a fresh single-use state. */
@@ -166,6 +174,8 @@ export class ConnectService {
     const updated = await this.sessions.describe(session, described);
     if (!updated) throw new AppError('UNAUTHENTICATED', 'The session ended meanwhile.');
     await rs.update(updated);
+    // The connection is made: a subscription that cannot be stored now is not a reason to fail it.
+    await this.subscriptions?.subscribe(userId, info.vehicleIds).catch(() => undefined);
     return info.vehicleIds;
   }
 

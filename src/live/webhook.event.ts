@@ -56,7 +56,7 @@ interface Delivery {
 
 export type WebhookEvent =
   | { kind: 'verify'; eventId: string | null; challenge: string }
-  | (Delivery & { kind: 'state'; signals: SignalItem[]; triggers: string[] })
+  | (Delivery & { kind: 'state'; signals: SignalItem[]; triggers: string[]; vehicle: Record<string, unknown> | null })
   | (Delivery & { kind: 'error'; errors: ErrorItem[] })
   | { kind: 'other'; eventId: string | null; eventType: string };
 
@@ -158,6 +158,8 @@ export function parseWebhookEvent(body: unknown): WebhookEvent {
     ...delivery,
     kind: 'state',
     signals: list(data.signals).map(signalItem).filter((s): s is SignalItem => s !== null),
+    // make, model and year when given (the vehicle's attributes, as the v3 vehicle resource has them)
+    vehicle: str(obj(data.vehicle).make) ? obj(data.vehicle) : null,
     triggers: triggerCodes(body.triggers ?? data.triggers),
   };
 }

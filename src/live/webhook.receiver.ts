@@ -22,6 +22,8 @@ export interface WebhookAnswer {
   status: number;
   body: Record<string, unknown>;
   outcome: Outcome;
+  /** The event's type as a metric label: VERIFY, VEHICLE_STATE, VEHICLE_ERROR, other, or unknown (not read). */
+  type: string;
 }
 
 export interface ReceiverOptions {
@@ -32,9 +34,16 @@ export interface ReceiverOptions {
   maxQueued: number;
   /** An apply still running after this answers 500 (Smartcar retries; the ledger keeps it single). */
   applyTimeoutMs: number;
+  /**
+   * Whether `meta.mode: TEST` deliveries are acted upon: yes for a gateway in test or simulated mode
+   * (its own vehicles are test vehicles), no in live mode (there they are the dashboard's test events).
+   */
+  actOnTest: boolean;
 }
 
-const answer = (status: number, outcome: Outcome, body: Record<string, unknown> = { ok: status < 300 }): WebhookAnswer => ({ status, body, outcome });
+const answer = (status: number, outcome: Outcome, type = 'unknown', body: Record<string, unknown> = { ok: status < 300 }): WebhookAnswer => ({ status, body, outcome, type });
+
+const typeOf = (event: WebhookEvent): string => (event.kind === 'verify' ? 'VERIFY' : event.kind === 'state' ? 'VEHICLE_STATE' : event.kind === 'error' ? 'VEHICLE_ERROR' : 'other');
 
 export class WebhookReceiver {
   private running = 0;
@@ -53,30 +62,31 @@ export class WebhookReceiver {
     try {
       event = parseWebhookEvent(JSON.parse(raw.toString('utf8')));
     } catch (err) {
-      if (!signed) return answer(401, 'bad_signature', { error: 'bad signature' });
+      if (!signed) return answer(401, 'bad_signature', 'unknown', { error: 'bad signature' });
       const reason = err instanceof WebhookPayloadError ? err.message : 'the body is not JSON';
       this.logger.warn({ reason }, 'webhook refused: not a Smartcar event');
-      return answer(400, 'bad_payload', { error: reason });
+      return answer(400, 'bad_payload', 'unknown', { error: reason });
     }
+    const type = typeOf(event);
     // VERIFY may come unsigned (sources disagree); its answer proves we hold the key, so it is safe.
-    if (event.kind === 'verify') return answer(200, 'verified', challengeAnswer(event.challenge, this.options.managementToken));
+    if (event.kind === 'verify') return answer(200, 'verified', type, challengeAnswer(event.challenge, this.options.managementToken));
     if (!signed) {
       this.logger.warn({ eventId: event.eventId }, 'webhook refused: SC-Signature does not match the body (check SMARTCAR_MANAGEMENT_TOKEN)');
-      return answer(401, 'bad_signature', { error: 'bad signature' });
+      return answer(401, 'bad_signature', type, { error: 'bad signature' });
     }
-    if (event.kind === 'other') return answer(200, 'ignored');
-    if (event.mode === 'TEST') return answer(200, 'test');
-    return this.once(event);
+    if (event.kind === 'other') return answer(200, 'ignored', type);
+    if (event.mode === 'TEST' && !this.options.actOnTest) return answer(200, 'test', type);
+    return { ...(await this.once(event)), type };
   }
 
   private async once(event: EventOf<'state'> | EventOf<'error'>): Promise<WebhookAnswer> {
     const slot = this.slot();
-    if (!slot) return answer(503, 'busy', { error: 'busy: retry later' });
+    if (!slot) return answer(503, 'busy', undefined, { error: 'busy: retry later' });
     try {
       await slot;
       const claim = await this.ledger.claim(event.eventId);
       if (claim === 'done') return answer(200, 'duplicate');
-      if (claim === 'in_progress') return answer(503, 'in_progress', { error: 'this event is being applied: retry later' });
+      if (claim === 'in_progress') return answer(503, 'in_progress', undefined, { error: 'this event is being applied: retry later' });
       try {
         await withTimeout(this.apply(event), this.options.applyTimeoutMs);
       } catch (err) {
@@ -88,7 +98,7 @@ export class WebhookReceiver {
       return answer(200, 'applied');
     } catch (err) {
       this.logger.error({ eventId: event.eventId, err: { name: (err as Error).name, message: (err as Error).message } }, 'webhook not applied: Smartcar will retry it');
-      return answer(500, 'failed', { error: 'not applied: retry later' });
+      return answer(500, 'failed', undefined, { error: 'not applied: retry later' });
     } finally {
       this.leave();
     }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { RedisClient } from '../redis';
 import { keys, prefixOf, redisCall } from '../redis';
+import { VehicleIndex } from '../live/vehicle-index';
 import type { ApiVersion } from '../smartcar/smartcar.port';
 import { hashSessionToken, newSessionToken } from './session.token';
 
@@ -33,6 +34,8 @@ export interface Session {
   cookieExpiresAt: number;
   /** Oldest first. */
   connections: ConnectionRef[];
+  /** Until when (epoch ms) a live subscription of this session may be open on some instance; 0: none. */
+  liveUntil?: number;
 }
 
 export const STATE_TTL_MS = 10 * 60 * 1000;
@@ -51,10 +54,15 @@ function parseConnections(fields: Record<string, string>): ConnectionRef[] {
 const refValue = (c: ConnectionRef) => JSON.stringify({ userId: c.userId, vehicleIds: c.vehicleIds, scopes: c.scopes, createdAt: c.createdAt, ...(c.api === 3 && { api: 3 }) });
 
 export class SessionStore {
+  /** Which connections reach each vehicle (for webhooks): kept beside the sessions, best effort. */
+  readonly index: VehicleIndex;
+
   constructor(
     private readonly redis: RedisClient,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.index = new VehicleIndex(redis);
+  }
 
   async create(ttlSec: number): Promise<{ token: string; session: Session }> {
     const token = newSessionToken();
@@ -72,7 +80,23 @@ export class SessionStore {
     if (!fields.created || !fields.expires) return null;
     const expiresAt = Number(fields.expires);
     if (expiresAt <= this.now()) return null;
-    return { hash, createdAt: Number(fields.created), expiresAt, cookieExpiresAt: Number(fields.cookieExpires ?? 0), connections: parseConnections(fields) };
+    return {
+      hash,
+      createdAt: Number(fields.created),
+      expiresAt,
+      cookieExpiresAt: Number(fields.cookieExpires ?? 0),
+      connections: parseConnections(fields),
+      ...(fields.live && { liveUntil: Number(fields.live) }),
+    };
+  }
+
+  /**
+   * A live subscription of this session is open until at least `untilMs` (renewed while it stays
+   * open): readings fetched for the session are then announced to it. Only forward; never on a
+   * session that is gone.
+   */
+  async markLive(hash: string, untilMs: number): Promise<void> {
+    await redisCall(() => this.redis.eval(MARK_LIVE, 1, keys.session(hash), String(untilMs)));
   }
 
   /** Records that the cookie now says `expiresAt`; never on a session that is gone (no key without TTL). */
@@ -127,6 +151,7 @@ export class SessionStore {
         remaining.vehicleIds!.length ? refValue(remaining) : '',
       ),
     );
+    await this.index.remove([vehicleId], { sessionHash: h, connectionId: ref.id }).catch(() => undefined);
     const connections = session.connections.flatMap((c) => (c.id !== ref.id ? [c] : Number(kept) === 1 ? [remaining] : []));
     return { ...session, connections };
   }
@@ -139,6 +164,7 @@ export class SessionStore {
     const h = session.hash;
     const connectionPrefix = `${prefixOf(this.redis)}${keys.connection(h, '')}`;
     await redisCall(() => this.redis.eval(DESTROY, 4, keys.session(h), keys.states(h), keys.sessionRate(h), keys.stateExternalIds(h), connectionPrefix));
+    await Promise.all(session.connections.map((c) => this.index.remove(c.vehicleIds ?? [], { sessionHash: h, connectionId: c.id }))).catch(() => undefined);
   }
 
   /**
@@ -177,6 +203,11 @@ export class SessionStore {
       this.redis.eval(DESCRIBE, 1 + connectionKeys.length, keys.session(session.hash), ...connectionKeys, `c:${ref.id}`, refValue(ref), ...superseded.map((c) => `c:${c.id}`)),
     );
     if (ok !== 1) return null;
+    // Best effort: without it, only webhooks miss this connection (its reads still reach Smartcar).
+    await Promise.all([
+      this.index.add(ref.vehicleIds ?? [], { sessionHash: session.hash, connectionId: ref.id }, session.expiresAt),
+      ...superseded.map((c) => this.index.remove(c.vehicleIds ?? [], { sessionHash: session.hash, connectionId: c.id })),
+    ]).catch(() => undefined);
     const gone = new Set(superseded.map((c) => c.id));
     return { ...session, connections: session.connections.filter((c) => !gone.has(c.id)).map((c) => (c.id === ref.id ? ref : c)) };
   }
@@ -187,6 +218,13 @@ const RECORD_COOKIE_EXPIRY = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 if tonumber(redis.call('HGET', KEYS[1], 'cookieExpires') or '0') >= tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'cookieExpires', ARGV[1])
+return 1`;
+
+/** KEYS: session. ARGV: until (epoch ms). */
+const MARK_LIVE = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if tonumber(redis.call('HGET', KEYS[1], 'live') or '0') >= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'live', ARGV[1])
 return 1`;
 
 /** KEYS: states, their external ids. ARGV: state. Returns {expiry, external id} and removes both (single use). */

@@ -112,6 +112,8 @@ declare module 'smartcar' {
 
     function getUser(accessToken: string): Promise<WithMeta<{ id: string }>>;
     function getVehicles(accessToken: string, paging?: Paging): Promise<WithMeta<{ vehicles: string[]; paging: { count: number; offset: number } }>>;
+    /** Lower-hex HMAC-SHA256 of `challenge` keyed with the Application Management Token (a webhook's VERIFY answer). */
+    function hashChallenge(amt: string, challenge: string): string;
     function setApiVersion(version: string): void;
     function getApiVersion(): string;
   }

@@ -1,6 +1,6 @@
 import type { Credential, SmartcarPort } from './smartcar.port';
 import { createV2Adapter, type SmartcarClientOptions } from './v2.adapter';
-import { createV3Adapter, type V3AdapterOptions } from './v3.adapter';
+import { createV3Adapter, type V3AdapterOptions, type V3WebhookSubscriptions } from './v3.adapter';
 import type { FetchAppToken } from '../tokens/app-token';
 
 export type { SmartcarClientOptions, V3AdapterOptions };
@@ -9,6 +9,8 @@ export interface SmartcarClient {
   port: SmartcarPort;
   /** v3 mode: the token endpoint of the application token; null in v2 mode. */
   fetchAppToken: FetchAppToken | null;
+  /** v3 mode: vehicles' webhook subscriptions; null in v2 mode. */
+  webhooks: V3WebhookSubscriptions | null;
 }
 
 /**
@@ -18,7 +20,7 @@ export interface SmartcarClient {
  */
 export function createSmartcarClient(v2Options: SmartcarClientOptions, v3Options: V3AdapterOptions | null): SmartcarClient {
   const v2 = createV2Adapter(v2Options);
-  if (!v3Options) return { port: v2, fetchAppToken: null };
+  if (!v3Options) return { port: v2, fetchAppToken: null, webhooks: null };
   const v3 = createV3Adapter(v3Options);
   const of = (c: Credential): SmartcarPort => (c.api === 3 ? v3.port : v2);
   const port: SmartcarPort = {
@@ -30,5 +32,5 @@ export function createSmartcarClient(v2Options: SmartcarClientOptions, v3Options
     command: (c, vehicleId, command) => of(c).command(c, vehicleId, command),
     disconnect: (c, vehicleId) => of(c).disconnect(c, vehicleId),
   };
-  return { port, fetchAppToken: v3.fetchAppToken };
+  return { port, fetchAppToken: v3.fetchAppToken, webhooks: v3.webhooks };
 }

@@ -28,7 +28,7 @@ export function smartcarIdentity(config: Config['smartcar'], simulator: Simulato
       v2: simulator.client,
       v3: v3Mode ? simulator.v3 : null,
       v2Origins: { auth: o, api: o, management: o },
-      v3Origins: { iam: o, api: o, connect: o },
+      v3Origins: { iam: o, api: o, connect: o, management: o },
     };
   }
   // Config guarantees credentials outside simulator mode, and an Application ID in v3 mode.
@@ -39,7 +39,7 @@ export function smartcarIdentity(config: Config['smartcar'], simulator: Simulato
     v2: v3Mode ? { clientId: applicationId, clientSecret: credentials.clientSecret } : credentials,
     v3: v3Mode ? { ...credentials, applicationId } : null,
     v2Origins: config.origins,
-    v3Origins: { iam: config.v3.origins.iam, api: config.v3.origins.api, connect: config.v3.origins.connect },
+    v3Origins: { ...config.v3.origins },
   };
 }
 

@@ -23,7 +23,7 @@ export interface V3AdapterOptions {
   mode: 'live' | 'test' | 'simulated';
   timeoutMs: number;
   tokenTimeoutMs: number;
-  origins: { iam: string; api: string; connect: string };
+  origins: { iam: string; api: string; connect: string; management: string };
   /** Signals and connections asked per page (Smartcar's maximum, 100, unless a test wants pages). */
   pageSize?: number;
 }
@@ -86,11 +86,25 @@ function v3Credential(credential: Credential): V3Credential {
   return credential;
 }
 
+/** The management API's webhook subscriptions of one driver's vehicle. */
+export interface V3WebhookSubscriptions {
+  /** Subscribes the vehicle; one that already is (409) counts as done. */
+  subscribe(credential: Credential, webhookId: string, vehicleId: string): Promise<void>;
+  /** Ends every subscription of the vehicle to the webhook; none left (404) counts as done. */
+  unsubscribe(credential: Credential, webhookId: string, vehicleId: string): Promise<void>;
+}
+
 export interface V3Adapter {
   port: SmartcarPort;
   /** Smartcar's token endpoint (client credentials), for AppTokenProvider. */
   fetchAppToken: FetchAppToken;
+  webhooks: V3WebhookSubscriptions;
 }
+
+/** A failure that means "already so": the subscription exists (409) or is gone (404). */
+const already = (status: number) => (err: unknown) => {
+  if (!(err instanceof UpstreamError && err.status === status)) throw err;
+};
 
 export function createV3Adapter(options: V3AdapterOptions): V3Adapter {
   const api = `${options.origins.api}/v3`;
@@ -195,5 +209,29 @@ export function createV3Adapter(options: V3AdapterOptions): V3Adapter {
       }
     },
   };
-  return { port, fetchAppToken };
+  const management = `${options.origins.management}/v3`;
+  const webhooks: V3WebhookSubscriptions = {
+    subscribe: async (credential, webhookId, vehicleId) => {
+      const c = v3Credential(credential);
+      const body = JSON.stringify({ data: { attributes: { webhookId, userId: c.userId, vehicleId } } });
+      await send('POST /v3/subscriptions', `${management}/subscriptions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${c.appToken}`, 'content-type': 'application/json' },
+        body,
+        timeoutMs: options.timeoutMs,
+      }).catch(already(409));
+    },
+    unsubscribe: async (credential, webhookId, vehicleId) => {
+      const c = v3Credential(credential);
+      const auth = { authorization: `Bearer ${c.appToken}` };
+      const q = new URLSearchParams({ 'filter[webhookId]': webhookId, 'filter[userId]': c.userId, 'filter[vehicleId]': vehicleId, 'page[size]': '100' });
+      const res = await send('GET /v3/subscriptions', `${management}/subscriptions?${q}`, { method: 'GET', headers: auth, timeoutMs: options.timeoutMs });
+      const found = ((res.body as { data?: unknown } | null)?.data ?? []) as { id?: unknown }[];
+      for (const sub of Array.isArray(found) ? found : []) {
+        if (typeof sub.id !== 'string') continue;
+        await send('DELETE /v3/subscriptions', `${management}/subscriptions/${encodeURIComponent(sub.id)}`, { method: 'DELETE', headers: auth, timeoutMs: options.timeoutMs }).catch(already(404));
+      }
+    },
+  };
+  return { port, fetchAppToken, webhooks };
 }

@@ -142,6 +142,50 @@ export function answerFromV3(name: SignalName, byCode: Map<string, SignalResourc
   return { values, dataAge: primary.oemUpdatedAt, fetchedAt: primary.retrievedAt };
 }
 
+/** A signal as a webhook carries it (already read by the webhook parser). */
+export interface WebhookSignal {
+  code: string;
+  body: unknown;
+  status: string;
+  error: unknown;
+  oemUpdatedAt: number | null;
+  retrievedAt: number | null;
+}
+
+/**
+ * What a `VEHICLE_STATE` says of each signal it covers: a reading, or the error Smartcar reported for
+ * it. Signals none of whose codes it carries are left out (it says nothing of them); make, model and
+ * year come from its `data.vehicle` when given.
+ */
+export function answersFromWebhook(signals: readonly WebhookSignal[], vehicle: V3Body | null, units: UnitSystem): SignalAnswers {
+  const byCode = new Map<string, SignalResource>(
+    signals.map((s) => [
+      s.code,
+      { status: s.status === 'SUCCESS' ? 'SUCCESS' : s.status === 'ERROR' ? 'ERROR' : 'OTHER', body: obj(s.body), error: s.error, retrievedAt: s.retrievedAt, oemUpdatedAt: s.oemUpdatedAt },
+    ]),
+  );
+  const out: SignalAnswers = new Map();
+  for (const name of Object.keys(SIGNALS) as SignalName[]) {
+    const codes = codesOf(name);
+    const covered = codes.length === 0 ? vehicle !== null : codes.some((c) => byCode.has(c));
+    if (!covered) continue;
+    const answer = answerFromV3(name, byCode, vehicle, units, null);
+    // "No value yet" is no news: the cache keeps what it holds.
+    if (answer instanceof UpstreamError && answer.details.type === null) continue;
+    out.set(name, answer);
+  }
+  return out;
+}
+
+/** The signals a webhook's signal codes belong to (an error naming `closure-islocked` is lockStatus's). */
+export function signalsOfCodes(codes: readonly string[]): SignalName[] {
+  const wanted = new Set(codes.map((c) => c.toLowerCase()));
+  return (Object.keys(SIGNALS) as SignalName[]).filter((name) => codesOf(name).some((c) => wanted.has(c)));
+}
+
+/** Every signal read through v3 signal codes (not the vehicle resource). */
+export const signalsWithCodes = (): SignalName[] => (Object.keys(SIGNALS) as SignalName[]).filter(needsSignals);
+
 export function answersFromV3(names: readonly SignalName[], resources: readonly unknown[], vehicle: V3Body | null, units: UnitSystem, requestId: string | null): SignalAnswers {
   const byCode = signalsByCode(resources);
   return new Map(names.map((n) => [n, answerFromV3(n, byCode, vehicle, units, requestId)]));

@@ -63,6 +63,11 @@ export class TokenCredentials implements Credentials {
     return { credential: v2(t.accessToken), version: t.version };
   }
 
+  /** v3: `call` as the Smartcar user `userId`, outside any session (background jobs). */
+  runAsUser<T>(userId: string, call: (credential: Credential) => Promise<T>): Promise<T> {
+    return this.run('', { id: '', userId, vehicleIds: null, scopes: null, createdAt: 0, api: 3 }, call);
+  }
+
   async run<T>(sessionHash: string, ref: ConnectionRef, call: (credential: Credential) => Promise<T>): Promise<T> {
     if (ref.api !== 3) return this.tokens.withAccessToken(sessionHash, ref.id, (accessToken) => call(v2(accessToken)));
     const lent = await this.lend(sessionHash, ref);

@@ -1,10 +1,12 @@
 import { AppError, toAppError } from '../errors';
+import type { VehicleSubscriptions } from '../connect/connect.service';
 import type { Logger } from '../logger';
 import type { RequestSession } from '../session/request-session';
 import type { SessionStore } from '../session/session.store';
 import type { CommandResult, SmartcarPort } from '../smartcar/smartcar.port';
 import type { Credentials } from '../tokens/credentials';
 import type { ReadingsCache } from './readings.cache';
+import type { NewerReadings } from './signal.service';
 import { COMMANDS, type CommandName } from './signal.registry';
 import { connectionOf, type VehicleService } from './vehicle.service';
 
@@ -20,6 +22,10 @@ export class CommandService {
     private readonly smartcar: SmartcarPort,
     private readonly cache: ReadingsCache,
     private readonly logger: Logger,
+    /** A command changed the car: its subscribers are told (and read what the cache holds now). */
+    private readonly changed: NewerReadings = () => {},
+    /** v3 with SMARTCAR_WEBHOOK_ID: vehicles that leave are unsubscribed; else null. */
+    private readonly subscriptions: VehicleSubscriptions | null = null,
   ) {}
 
   private async owner(rs: RequestSession, vehicleId: string) {
@@ -43,6 +49,7 @@ export class CommandService {
     await this.cache.invalidate(session.hash, ref.id, vehicleId, invalidates).catch((err: unknown) => {
       this.logger.error({ err, vehicleId, command }, 'command sent, but its cached readings could not be invalidated');
     });
+    this.changed(session, vehicleId);
     return result;
   }
 
@@ -58,6 +65,7 @@ export class CommandService {
     }
     await this.cache.forget(session.hash, ref.id, vehicleId).catch(() => undefined);
     await rs.update(await this.sessions.removeVehicle(session, ref, vehicleId));
+    if (ref.api === 3 && ref.userId) await this.subscriptions?.unsubscribe(ref.userId, [vehicleId]).catch(() => undefined);
     return true;
   }
 
@@ -80,5 +88,8 @@ export class CommandService {
       }
     }
     await rs.signOut();
+    for (const ref of session.connections.filter((c) => c.api === 3 && c.userId)) {
+      await this.subscriptions?.unsubscribe(ref.userId!, ref.vehicleIds ?? []).catch(() => undefined);
+    }
   }
 }

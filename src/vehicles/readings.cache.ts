@@ -1,3 +1,4 @@
+import type { SmartcarDetails } from '../errors';
 import { keys, redisCall, type RedisClient } from '../redis';
 import type { Reading, SignalName } from './signal.registry';
 import type { UnitSystem } from './signal.units';
@@ -16,6 +17,17 @@ export const READINGS_SHAPE = 2;
 export interface CachedReading extends Reading {
   /** Epoch ms the gateway received it from Smartcar. */
   receivedAt: number;
+  /**
+   * What Smartcar reported instead of a value (a webhook's `VEHICLE_ERROR`, or a signal in error in a
+   * `VEHICLE_STATE`): read like a reading, answered as that error. Never written from a read's failure.
+   */
+  failure?: CachedFailure;
+}
+
+export interface CachedFailure {
+  /** The HTTP status Smartcar gives the error's type. */
+  status: number | null;
+  details: SmartcarDetails;
 }
 
 /** One reading of one vehicle; permanent readings (attributes, VIN) carry no units. */
@@ -50,19 +62,20 @@ return 1`;
 
 /**
  * Writes each reading only where it is newer than the one held (by `dataAge`, the vehicle's own time),
- * into a connection that still exists; answers the fields written. ARGV: field, JSON, dataAge ('' when
- * unknown), repeated. A reading of unknown age replaces only a reading of unknown age or none; one held
- * with an unknown age is replaced by any dated one. Deliveries out of order, retries and two instances
- * therefore never move a reading back.
+ * into a connection that still exists; answers the fields written (-1: no such connection). ARGV: field, JSON, dataAge ('' when
+ * unknown, `failure` for an error Smartcar reported), repeated. A reading of unknown age replaces only a
+ * reading of unknown age or none; one held with an unknown age (an error among them) is replaced by any
+ * dated one; an error replaces whatever is held (it is news of now: the car's clock does not date it).
+ * Deliveries out of order, retries and two instances therefore never move a reading back.
  */
 const SET_IF_NEWER = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 local written = {}
 for i = 1, #ARGV, 3 do
   local field, json, age = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   local held = redis.call('HGET', KEYS[1], field)
   local newer = true
-  if held then
+  if held and ARGV[i + 2] ~= 'failure' then
     local ok, cur = pcall(cjson.decode, held)
     local heldAge = ok and type(cur) == 'table' and type(cur.dataAge) == 'number' and cur.dataAge or nil
     if heldAge then newer = age ~= nil and age > heldAge end
@@ -73,6 +86,21 @@ for i = 1, #ARGV, 3 do
   end
 end
 return written`;
+
+/** KEYS: the connection. ARGV: fields. Deletes those that hold a failure; answers them. */
+const CLEAR_FAILURES = `
+local cleared = {}
+for i = 1, #ARGV do
+  local held = redis.call('HGET', KEYS[1], ARGV[i])
+  if held then
+    local ok, cur = pcall(cjson.decode, held)
+    if ok and type(cur) == 'table' and type(cur.failure) == 'table' then
+      redis.call('HDEL', KEYS[1], ARGV[i])
+      cleared[#cleared + 1] = ARGV[i]
+    end
+  end
+end
+return cleared`;
 
 export class ReadingsCache {
   constructor(private readonly redis: RedisClient) {}
@@ -92,13 +120,22 @@ export class ReadingsCache {
 
   /**
    * Readings that arrived by themselves (a webhook): each written only if newer than the one held.
-   * Answers the refs written (nothing when the connection is gone).
+   * Answers the refs written, or null when the connection is gone (nothing written).
    */
-  async setIfNewer(sessionHash: string, connectionId: string, entries: [ReadingRef, CachedReading][]): Promise<ReadingRef[]> {
+  async setIfNewer(sessionHash: string, connectionId: string, entries: [ReadingRef, CachedReading][]): Promise<ReadingRef[] | null> {
     if (entries.length === 0) return [];
-    const args = entries.flatMap(([ref, r]) => [field(ref), JSON.stringify(r), r.dataAge === null ? '' : String(r.dataAge)]);
-    const written = new Set((await redisCall(() => this.redis.eval(SET_IF_NEWER, 1, keys.connection(sessionHash, connectionId), ...args))) as string[]);
+    const args = entries.flatMap(([ref, r]) => [field(ref), JSON.stringify(r), r.failure ? 'failure' : r.dataAge === null ? '' : String(r.dataAge)]);
+    const reply = (await redisCall(() => this.redis.eval(SET_IF_NEWER, 1, keys.connection(sessionHash, connectionId), ...args))) as string[] | number;
+    if (typeof reply === 'number') return null;
+    const written = new Set(reply);
     return entries.filter(([ref]) => written.has(field(ref))).map(([ref]) => ref);
+  }
+
+  /** Smartcar says these errors are resolved: the failures held for them go (readings stay). Answers the refs cleared. */
+  async clearFailures(sessionHash: string, connectionId: string, refs: ReadingRef[]): Promise<ReadingRef[]> {
+    if (refs.length === 0) return [];
+    const cleared = new Set((await redisCall(() => this.redis.eval(CLEAR_FAILURES, 1, keys.connection(sessionHash, connectionId), ...refs.map(field)))) as string[]);
+    return refs.filter((r) => cleared.has(field(r)));
   }
 
   /** After a command: these readings are no longer true. Both unit systems go. */

@@ -50,12 +50,19 @@ const keyOf = (k: SignalKey) => `${k.vehicleId}\n${k.signal}\n${k.maxAge}`;
  */
 const PERMANENT_ENTRIES = 10_000;
 
+/**
+ * Told of each vehicle whose cache now holds readings newer than before (live subscriptions), with
+ * the session as loaded for the request: it says whether any subscription may be listening.
+ */
+export type NewerReadings = (session: Session, vehicleId: string) => void;
+
 export class SignalService {
   constructor(
     private readonly credentials: Credentials,
     private readonly smartcar: SmartcarPort,
     private readonly cache: ReadingsCache,
     readonly options: SignalOptions,
+    private readonly newer: NewerReadings = () => {},
   ) {}
 
   private readonly permanent = new LRUCache<string, CachedReading>({ max: PERMANENT_ENTRIES });
@@ -167,11 +174,15 @@ export class SignalService {
     // Not awaited: the answer does not depend on it, and this process's next Redis command is sent
     // after it on the same connection, so its own next request sees it. A failed write costs a later
     // upstream call, nothing more.
-    this.cache.set(session.hash, ref.id, fresh).catch(() => undefined);
+    const changed = [...new Set(fresh.filter(([r]) => r.units !== null).map(([r]) => r.vehicleId))];
+    this.cache.set(session.hash, ref.id, fresh).then(
+      () => changed.forEach((vehicleId) => this.newer(session, vehicleId)),
+      () => undefined,
+    );
 
     for (const k of allowed) {
       const rk = readingKey(k.vehicleId, k.signal);
-      const r = fetched.get(rk) ?? cached.get(rk);
+      const r = fetched.get(rk) ?? reported(cached.get(rk));
       results.set(keyOf(k), r === undefined ? new AppError('INTERNAL_SERVER_ERROR', 'Internal server error') : r instanceof UpstreamError ? toAppError(r) : r);
     }
   }
@@ -213,6 +224,11 @@ export class SignalService {
     }
     return out;
   }
+}
+
+/** A cached entry as answered: a failure Smartcar reported by webhook is that error. */
+export function reported(c: CachedReading | undefined): Reading | UpstreamError | undefined {
+  return c?.failure ? new UpstreamError('response', c.failure.status, c.failure.details) : c;
 }
 
 const readingKey = (vehicleId: string, signal: SignalName) => `${vehicleId}\n${signal}`;

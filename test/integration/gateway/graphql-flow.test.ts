@@ -271,6 +271,7 @@ test('Redis holds no token and no raw session token; neither do the logs or resp
     if (type === 'string') dump += `${await stack.redis.get(key)}\n`;
     else if (type === 'hash') dump += `${JSON.stringify(await stack.redis.hgetall(key))}\n`;
     else if (type === 'zset') dump += `${JSON.stringify(await stack.redis.zrange(key, 0, -1, 'WITHSCORES'))}\n`;
+    else if (type === 'set') dump += `${JSON.stringify(await stack.redis.smembers(key))}\n`;
     else throw new Error(`unexpected ${type} at ${key}`);
   }
   expect(dump).toContain('"pair":"v1.'); // the sealed pairs are there…

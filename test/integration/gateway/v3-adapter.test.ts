@@ -20,7 +20,7 @@ const adapter = (pageSize?: number): V3Adapter =>
     mode: 'test',
     timeoutMs: 5_000,
     tokenTimeoutMs: 5_000,
-    origins: { iam: sim.origin, api: sim.origin, connect: sim.origin },
+    origins: { iam: sim.origin, api: sim.origin, connect: sim.origin, management: sim.origin },
     ...(pageSize !== undefined && { pageSize }),
   });
 

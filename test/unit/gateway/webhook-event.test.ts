@@ -86,6 +86,7 @@ describe('parseWebhookEvent', () => {
         { code: 'location-isathome', body: null, status: 'ERROR', error: { type: 'COMPATIBILITY', code: 'VEHICLE_NOT_CAPABLE' }, oemUpdatedAt: null, retrievedAt: null },
       ],
       triggers: ['tractionbattery-stateofcharge'],
+      vehicle: { id: 'v-1', make: 'TESLA', model: 'Model 3', year: 2021 },
     });
   });
 
