@@ -54,3 +54,18 @@ test('in v3 mode a code through exchangeCode still connects a car through v2 (a 
   await client.gql('{ vehicle { odometer(maxAge: 0) { distance } } }');
   expect(sim.requests(since).filter((r) => r.kind === 'api').map((r) => `${r.method} ${r.path}`)).toEqual([`GET /v2.0/vehicles/${res.data!.exchangeCode.vehicles[0]!.id}/odometer`]);
 });
+
+test("the simulator's webhook is the gateway itself: verified, its vehicles subscribed, their events warm the cache", async () => {
+  const sim = app.simulator!;
+  expect(sim.webhookStatus()).toEqual({ url: `${app.url}/webhooks/smartcar`, status: 'verified', problem: null });
+  const client = new Client(app.url);
+  const username = `v3sim-${randomBytes(4).toString('hex')}@example.com`;
+  const [id] = await connectV3Car(client, username);
+  const applied = () => sim.webhookDeliveries().filter((d) => d.vehicleId === id && d.eventType === 'VEHICLE_STATE' && d.status === 200).length;
+  for (const end = Date.now() + 5_000; applied() === 0 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20));
+  expect(applied()).toBe(1); // the first delivery that subscribing sends
+  const since = sim.requests().at(-1)!.seq;
+  const res = await client.gql<{ vehicle: { odometer: { distance: number } } }>('{ vehicle { odometer(maxAge: 3600) { distance } } }');
+  expect(res.data!.vehicle.odometer.distance).toBeGreaterThan(0);
+  expect(sim.requests(since).filter((r) => r.kind === 'api')).toEqual([]);
+});
