@@ -56,8 +56,8 @@ export function buildServices(
   webhook: WebhookIdentity = { managementToken: config.smartcar.managementToken, webhookId: config.smartcar.webhookId },
 ) {
   const smartcar = client.port;
-  const sessions = new SessionStore(redis);
   const cipher = new TokenCipher(config.tokenKey.key, config.tokenKey.previous);
+  const sessions = new SessionStore(redis, cipher);
   const vault = new TokenVault(redis, cipher);
   // The reconnect URL needs ConnectService, which needs the provider: bound late.
   const tokens = new TokenProvider(vault, redis, smartcar, config.refresh, logger, (hash) => connect.reconnectUrl(hash));

@@ -41,17 +41,51 @@ export interface Session {
 export const STATE_TTL_MS = 10 * 60 * 1000;
 const STATE_SHAPE = /^[A-Za-z0-9_-]{16,128}$/;
 
-function parseConnections(fields: Record<string, string>): ConnectionRef[] {
+/**
+ * Seals a v3 connection's Smartcar user id (with the application token it reaches the driver's cars,
+ * so it is a credential): bound to its session and connection. A v2 user id opens nothing by itself.
+ */
+export interface UserIdSealer {
+  seal(plaintext: string, aad: string): string;
+  open(sealed: string, aad: string): string;
+}
+
+const userAad = (hash: string, connectionId: string) => `${keys.session(hash)}/c:${connectionId}`;
+
+interface StoredRef {
+  userId: string | null;
+  /** v3: the user id, sealed (then `userId` is null). */
+  user?: string;
+  vehicleIds: string[] | null;
+  scopes?: string[] | null;
+  createdAt: number;
+  api?: ApiVersion;
+}
+
+function parseConnections(hash: string, fields: Record<string, string>, sealer: UserIdSealer | null): ConnectionRef[] {
   const out: ConnectionRef[] = [];
   for (const [field, value] of Object.entries(fields)) {
     if (!field.startsWith('c:')) continue;
-    const v = JSON.parse(value) as Omit<ConnectionRef, 'id'>;
-    out.push({ id: field.slice(2), userId: v.userId, vehicleIds: v.vehicleIds, scopes: v.scopes ?? null, createdAt: v.createdAt, ...(v.api === 3 && { api: 3 as const }) });
+    const id = field.slice(2);
+    const v = JSON.parse(value) as StoredRef;
+    const userId = v.user !== undefined && sealer ? sealer.open(v.user, userAad(hash, id)) : v.userId;
+    out.push({ id, userId, vehicleIds: v.vehicleIds, scopes: v.scopes ?? null, createdAt: v.createdAt, ...(v.api === 3 && { api: 3 as const }) });
   }
   return out.sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
 }
 
-const refValue = (c: ConnectionRef) => JSON.stringify({ userId: c.userId, vehicleIds: c.vehicleIds, scopes: c.scopes, createdAt: c.createdAt, ...(c.api === 3 && { api: 3 }) });
+function refValue(hash: string, c: ConnectionRef, sealer: UserIdSealer | null): string {
+  const sealUser = c.api === 3 && c.userId !== null && sealer !== null;
+  const stored: StoredRef = {
+    userId: sealUser ? null : c.userId,
+    ...(sealUser && { user: sealer.seal(c.userId!, userAad(hash, c.id)) }),
+    vehicleIds: c.vehicleIds,
+    scopes: c.scopes,
+    createdAt: c.createdAt,
+    ...(c.api === 3 && { api: 3 as const }),
+  };
+  return JSON.stringify(stored);
+}
 
 export class SessionStore {
   /** Which connections reach each vehicle (for webhooks): kept beside the sessions, best effort. */
@@ -59,6 +93,8 @@ export class SessionStore {
 
   constructor(
     private readonly redis: RedisClient,
+    /** Seals v3 user ids at rest (the token cipher); null only where no v3 connection is stored. */
+    private readonly sealer: UserIdSealer | null = null,
     private readonly now: () => number = Date.now,
   ) {
     this.index = new VehicleIndex(redis);
@@ -85,7 +121,7 @@ export class SessionStore {
       createdAt: Number(fields.created),
       expiresAt,
       cookieExpiresAt: Number(fields.cookieExpires ?? 0),
-      connections: parseConnections(fields),
+      connections: parseConnections(hash, fields, this.sealer),
       ...(fields.live && { liveUntil: Number(fields.live) }),
     };
   }
@@ -148,7 +184,7 @@ export class SessionStore {
         keys.refreshLock(h, ref.id),
         keys.refreshCooldown(h, ref.id),
         `c:${ref.id}`,
-        remaining.vehicleIds!.length ? refValue(remaining) : '',
+        remaining.vehicleIds!.length ? refValue(h, remaining, this.sealer) : '',
       ),
     );
     await this.index.remove([vehicleId], { sessionHash: h, connectionId: ref.id }).catch(() => undefined);
@@ -181,7 +217,7 @@ export class SessionStore {
         keys.session(session.hash),
         keys.connection(session.hash, ref.id),
         `c:${ref.id}`,
-        refValue(ref),
+        refValue(session.hash, ref, this.sealer),
         sealedPair ?? '',
         String(refreshExpiresAt),
         String(expiresAt),
@@ -200,7 +236,7 @@ export class SessionStore {
     const superseded = session.connections.filter((c) => c.id !== ref.id && c.userId !== null && c.userId === ref.userId);
     const connectionKeys = superseded.map((c) => keys.connection(session.hash, c.id));
     const ok = await redisCall(() =>
-      this.redis.eval(DESCRIBE, 1 + connectionKeys.length, keys.session(session.hash), ...connectionKeys, `c:${ref.id}`, refValue(ref), ...superseded.map((c) => `c:${c.id}`)),
+      this.redis.eval(DESCRIBE, 1 + connectionKeys.length, keys.session(session.hash), ...connectionKeys, `c:${ref.id}`, refValue(session.hash, ref, this.sealer), ...superseded.map((c) => `c:${c.id}`)),
     );
     if (ok !== 1) return null;
     // Best effort: without it, only webhooks miss this connection (its reads still reach Smartcar).

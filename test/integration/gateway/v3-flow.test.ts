@@ -125,9 +125,11 @@ test('REST: /connect → consent → /exchange?user_id&state → /vehicle', asyn
   expect(JSON.parse(again.body).error.code).toBe('BAD_USER_INPUT');
 });
 
-test('a scan of Redis, responses and logs finds no application token and no session token in clear', async () => {
+test("a scan of Redis, responses and logs finds no application token, no session token and no driver's user id in clear", async () => {
   const client = new Client(stack.url);
-  const back = await consentV3(client, unique(''));
+  const username = unique('');
+  const back = await consentV3(client, username);
+  const userId = stack.sim.user(username).id;
   expect((await gql(client, COMPLETE, { u: back.toString() })).errors).toBeUndefined();
   expect((await gql(client, '{ vehicles { odometer(maxAge: 0) { distance } } }')).errors).toBeUndefined();
   const sid = client.cookies.get('sid')!;
@@ -145,8 +147,12 @@ test('a scan of Redis, responses and logs finds no application token and no sess
     if (type === 'hash') dump.push(...Object.entries(await stack.redis.hgetall(key)).flat());
     else if (type === 'string') dump.push((await stack.redis.get(key)) ?? '');
     else if (type === 'zset') dump.push(...(await stack.redis.zrange(key, 0, -1, 'WITHSCORES')));
+    else if (type === 'set') dump.push(...(await stack.redis.smembers(key)));
   }
   expect(dump.some((v) => v.includes(hashSessionToken(sid)))).toBe(true); // the scan does see the session's keys
+  // With the application token, a v3 user id reaches the driver's cars: sealed at rest too.
+  expect(dump.filter((t) => t.includes(userId))).toEqual([]);
+  expect([...responses, ...stack.logs].filter((t) => t.includes(userId))).toEqual([]);
   for (const [where, texts] of [['redis', dump], ['responses', responses], ['logs', stack.logs]] as const) {
     expect({ where, appToken: texts.filter((t) => t.includes(appToken)).length }).toEqual({ where, appToken: 0 });
     expect({ where, sid: texts.filter((t) => t.includes(sid)).length }).toEqual({ where, sid: 0 });
