@@ -9,7 +9,10 @@ export interface GraphQLContext {
   requestId: string;
   session: RequestSession;
   loaders: {
-    /** Vehicle data by (vehicle, signal, maxAge): one upstream request per vehicle per request. */
-    signals: DataLoader<SignalKey, Reading, string>;
+    /**
+     * Vehicle data by (vehicle, signal, maxAge): one upstream request per vehicle per request. In a
+     * subscription, the cache only: null where nothing is cached.
+     */
+    signals: DataLoader<SignalKey, Reading | null, string>;
   };
 }
