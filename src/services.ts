@@ -2,6 +2,7 @@ import type { RedisClient } from './redis';
 import type { Config } from './config';
 import { ConnectService, stateRequired } from './connect/connect.service';
 import { VehicleEvents } from './live/vehicle-events';
+import { VehicleUpdates } from './live/vehicle-updates';
 import type { Logger } from './logger';
 import { SessionStore } from './session/session.store';
 import type { SmartcarClient } from './smartcar/smartcar.client';
@@ -52,11 +53,12 @@ export function buildServices(config: Config, redis: RedisClient, client: Smartc
   const readings = new ReadingsCache(redis);
   // Pub/sub needs a connection of its own; a lazy one, so one-shot jobs (the sweep) never open it.
   const events = new VehicleEvents(redis, redis.duplicate(), LIVE_LIMITS, logger);
+  const updates = new VehicleUpdates(events, sessions);
   const commands = new CommandService(vehicles, sessions, credentials, smartcar, readings, logger);
   const signals = new SignalService(credentials, smartcar, readings, {
     unitSystem: config.smartcar.unitSystem,
     defaultMaxAgeSec: config.signals.defaultMaxAgeSec,
     maxReadingsPerRequest: config.limits.maxReadingsPerRequest,
   });
-  return { sessions, vault, tokens, appTokens, connect, vehicles, readings, signals, commands, events };
+  return { sessions, vault, tokens, appTokens, connect, vehicles, readings, signals, commands, events, updates };
 }
