@@ -201,11 +201,14 @@ function asRequestError(e: GraphQLError): GraphQLError {
  * Resolves once the server's sockets are the WebSockets alone (every HTTP request answered and its
  * connection closed), or after `ms`. The HTTP server's close() waits for every socket, WebSockets
  * included, so they must be closed by us, and only then: requests in flight are answered before the
- * subscriptions end.
+ * subscriptions end. close() closes the keep-alive connections idle at that moment only; one whose
+ * request ends later would stay until its client lets go (undici: 4 s), so it is closed here once
+ * idle (upgraded sockets are not among them).
  */
 async function httpDrained(server: Server, wss: WebSocketServer, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
+    if (!server.listening) server.closeIdleConnections();
     const sockets = await new Promise<number>((resolve) => server.getConnections((err, n) => resolve(err ? 0 : n)));
     if (sockets <= wss.clients.size) return;
     await new Promise((resolve) => setTimeout(resolve, 20));

@@ -69,6 +69,8 @@ interface Sub {
   completed: boolean;
   error: unknown;
   closeCodes: number[];
+  /** When the socket closed (epoch ms). */
+  closedAt: number | null;
   stop(): void;
 }
 
@@ -82,7 +84,7 @@ function subscribe(app: RunningApp, as: Client | { bearer?: string; cookie?: str
   const headers: Record<string, string> = {};
   if (cookie) headers.cookie = cookie;
   if (!(as instanceof Client) && as?.origin) headers.origin = as.origin;
-  const sub: Sub = { results: [], completed: false, error: null, closeCodes: [], stop: () => undefined };
+  const sub: Sub = { results: [], completed: false, error: null, closeCodes: [], closedAt: null, stop: () => undefined };
   const client = createClient({
     url: wsUrl(app),
     webSocketImpl: withHeaders(headers),
@@ -90,7 +92,12 @@ function subscribe(app: RunningApp, as: Client | { bearer?: string; cookie?: str
     retryAttempts: 0,
     lazy: false,
     onNonLazyError: () => undefined,
-    on: { closed: (e) => void sub.closeCodes.push((e as { code: number }).code) },
+    on: {
+      closed: (e) => {
+        sub.closeCodes.push((e as { code: number }).code);
+        sub.closedAt ??= Date.now();
+      },
+    },
   });
   wsClients.push(client);
   sub.stop = client.subscribe<Result['data']>({ query, variables }, {
@@ -387,12 +394,23 @@ test('stop() completes every subscription, closes its sockets with 1001 and refu
   const subs = [await subscribed(doomed, { bearer: client.bearer! }), await subscribed(doomed, { bearer: client.bearer! })];
   const survivor = await subscribed(b, { bearer: client.bearer! });
   const before = await subscribers();
+  // A request in flight when the stop begins is answered before the sockets close.
+  stack.sim.addFault({ target: 'api', mode: 'delay', delayMs: 800, count: 1 });
+  const slow = new Client(doomed.url);
+  slow.bearer = client.bearer;
+  const inFlight = slow.gql<{ vehicle: { odometer: { distance: number } } }>('{ vehicle { odometer(maxAge: 0) { distance } } }').then((r) => ({ ...r, at: Date.now() }));
+  await sleep(200); // at the simulator by now, answered in 600 ms more
+  const stopping = Date.now();
   await doomed.stop();
+  const answered = await inFlight;
+  expect(answered.data!.vehicle.odometer.distance).toBeGreaterThan(0);
+  expect(answered.at).toBeGreaterThan(stopping); // it was in flight
   for (const s of subs) {
     await until(() => s.closeCodes.length > 0);
     expect(s.completed).toBe(true); // the complete came before the close
     expect(s.closeCodes).toEqual([1001]);
   }
+  expect(subs[0]!.closedAt).toBeGreaterThanOrEqual(answered.at); // the sockets closed after the HTTP drain
   expect(await subscribers()).toBe(before - 2);
   const late = new WebSocket(wsUrl(doomed), 'graphql-transport-ws');
   expect(await new Promise<string>((resolve) => late.on('error', (e) => resolve((e as NodeJS.ErrnoException).code ?? e.message)))).toBe('ECONNREFUSED');
