@@ -122,7 +122,6 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
       signals: services.signals,
       limits: config.limits,
       trustedDocuments,
-      production: config.env === 'production',
       logger,
       ...(deps.liveKeepAliveMs !== undefined && { keepAliveMs: deps.liveKeepAliveMs }),
     });

@@ -1,38 +1,19 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { getOperationAST, GraphQLError, parse, specifiedRules, validate, type DocumentNode, type ExecutionArgs, type GraphQLSchema } from 'graphql';
-import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer } from 'ws';
-import type { Config } from '../config';
-import { validationRulesFor } from '../graphql/apollo';
-import type { GraphQLContext } from '../graphql/context';
-import { createErrorsFormatter } from '../graphql/format-error';
-import { PERSISTED_QUERY_NOT_ALLOWED, type TrustedDocuments } from '../graphql/trusted-documents';
-import type { Logger } from '../logger';
-import { metrics } from '../metrics';
-import { readPresentedToken, type PresentedToken } from '../session/session.token';
-import type { SignalService } from '../vehicles/signal.service';
-import type { VehicleUpdates } from './vehicle-updates';
+import { handleProtocols } from 'graphql-ws';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { subscriptionProtocol, type ProtocolOptions } from './subscription.protocol';
 
 /**
- * GraphQL over WebSocket (`graphql-transport-ws`, graphql-ws on ws) on the gateway's own socket, path
- * `/graphql`. A connection needs a session (connectionParams `authorization: "Bearer <token>"`, or the
- * `sid` cookie of the upgrade request): without one it is closed with 4403 at connection_init. Only
- * subscriptions run here (queries and mutations go over HTTP, with its rate limits and cookies), under
- * the same validation limits and trusted documents as over HTTP, with the same error boundary.
+ * GraphQL over WebSocket on the gateway's own socket, path `/graphql`: ws sockets (no server of
+ * their own: the HTTP server's `upgrade` event), each handed to graphql-ws's protocol server
+ * (subscription.protocol.ts). Bounded: a message size, a ws ping whose pong must come back before
+ * the next one, and an orderly close at shutdown.
  */
 
-export interface SubscriptionServerOptions {
+export interface SubscriptionServerOptions extends ProtocolOptions {
   /** The gateway's HTTP server: its `upgrade` event. */
   server: Server;
-  schema: GraphQLSchema;
-  updates: VehicleUpdates;
-  signals: SignalService;
-  limits: Config['limits'];
-  trustedDocuments: TrustedDocuments | null;
-  production: boolean;
-  logger: Logger;
   /** A ws ping this often; a socket that does not answer one within as long is terminated. */
   keepAliveMs?: number;
 }
@@ -52,13 +33,10 @@ export const MAX_PAYLOAD = 64 * 1024;
 const DRAIN_MS = 10_000;
 const PATH = /^\/graphql\/?$/i;
 
-type Connection = { presented?: PresentedToken };
-
 export function startSubscriptionServer(options: SubscriptionServerOptions): SubscriptionServer {
-  const { server, schema, updates, signals, limits, trustedDocuments, logger } = options;
-  const rules = [...specifiedRules, ...validationRulesFor(limits)];
-  const formatErrors = createErrorsFormatter(logger);
-  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_PAYLOAD });
+  const { server, updates, logger } = options;
+  const protocol = subscriptionProtocol(options);
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_PAYLOAD, handleProtocols });
   let closing = false;
 
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -67,56 +45,53 @@ export function startSubscriptionServer(options: SubscriptionServerOptions): Sub
     if (!PATH.test(pathOf(request.url))) return refuse(socket, 404, 'Not Found');
     wss.handleUpgrade(request, socket, head, (ws) => {
       if (closing) ws.close(1001, 'Going away');
-      else wss.emit('connection', ws, request);
+      else open(ws, request);
     });
   };
   server.on('upgrade', onUpgrade);
 
-  const graphqlWs = useServer<Record<string, unknown> | undefined, Connection>(
-    {
-      isProd: options.production,
-      async onConnect(ctx) {
-        const authorization = ctx.connectionParams?.authorization;
-        const presented = presentedOf(ctx.extra.request, typeof authorization === 'string' ? authorization : undefined);
-        if (!presented?.hash) return false;
-        try {
-          if (!(await updates.session(presented).get())) return false;
-        } catch (err) {
-          logger.warn({ err: { name: (err as Error).name, message: (err as Error).message } }, 'subscription connection: session store unavailable');
-          ctx.extra.socket.close(1013, 'Try again later'); // the 4403 that follows is then not sent
-          return false;
-        }
-        ctx.extra.presented = presented;
-        return true;
+  const open = (socket: WebSocket, request: IncomingMessage) => {
+    // The client's doing (a message over MAX_PAYLOAD: 1009, a protocol violation: 1002): ws closes
+    // the socket itself.
+    socket.on('error', (err) => logger.debug({ err: { name: err.name, message: err.message } }, 'websocket closed on a client error'));
+    socket.on('pong', () => unanswered.delete(socket));
+    const closed = protocol.opened(
+      {
+        protocol: socket.protocol,
+        send: (data) =>
+          new Promise<void>((resolve, reject) => {
+            if (socket.readyState !== socket.OPEN) return resolve(); // gone: nothing to deliver to
+            socket.send(data, (err) => (err ? reject(err) : resolve()));
+          }),
+        close: (code, reason) => socket.close(code, reason),
+        onMessage: (handle) =>
+          socket.on('message', (data) => {
+            handle(String(data)).catch((err: unknown) => {
+              logger.error({ err }, 'subscription message failed');
+              socket.close(1011, 'Internal server error');
+            });
+          }),
       },
-      onSubscribe(ctx, _id, payload) {
-        const document = parseDocument(payload.query, limits.maxTokens);
-        if (!('kind' in document)) return document;
-        if (trustedDocuments && !trustedDocuments.bodies.has(payload.query)) {
-          return [new GraphQLError("This operation is not one of the gateway's trusted documents.", { extensions: { code: PERSISTED_QUERY_NOT_ALLOWED } })];
-        }
-        const invalid = validateDocument(schema, document, rules);
-        if (invalid.length) return invalid;
-        if (getOperationAST(document, payload.operationName)?.operation !== 'subscription') {
-          return [new GraphQLError('Only subscriptions run over WebSocket: send queries and mutations to /graphql over HTTP.', { extensions: { code: 'BAD_USER_INPUT' } })];
-        }
-        const presented = ctx.extra.presented!; // onConnect refused every connection without one
-        const session = updates.session(presented);
-        const contextValue: GraphQLContext = { requestId: randomUUID(), session, loaders: { signals: signals.cachedLoader(session) }, live: { updates, presented } };
-        return { schema, document, operationName: payload.operationName ?? null, variableValues: payload.variables ?? null, contextValue } satisfies ExecutionArgs;
-      },
-      onNext(_ctx, _id, _payload, args, result) {
-        if ('data' in result) metrics.liveEventsSent.inc(); // an event (a refused subscribe has no data)
-        if (!result.errors) return;
-        return { ...result, errors: formatErrors(result.errors.map(asRequestError), (args.contextValue as GraphQLContext).requestId) };
-      },
-      onError(_ctx, _id, _payload, errors) {
-        return formatErrors(errors);
-      },
-    },
-    wss,
-    options.keepAliveMs ?? KEEP_ALIVE_MS,
-  );
+      { socket, request },
+    );
+    socket.once('close', (code, reason) => {
+      unanswered.delete(socket);
+      void closed(code, reason.toString());
+    });
+  };
+
+  // One timer for every socket: each ping must be answered before the next round.
+  const unanswered = new Set<WebSocket>();
+  const heartbeat = setInterval(() => {
+    for (const socket of wss.clients) {
+      if (unanswered.has(socket)) {
+        socket.terminate();
+        continue;
+      }
+      unanswered.add(socket);
+      socket.ping();
+    }
+  }, options.keepAliveMs ?? KEEP_ALIVE_MS).unref();
 
   let closed: Promise<void> | null = null;
   return {
@@ -128,30 +103,12 @@ export function startSubscriptionServer(options: SubscriptionServerOptions): Sub
         // Each ended stream sends its `complete` within the current round of promise jobs (one still
         // reading Redis for an event may miss the socket, which the client sees as the 1001 alone).
         await new Promise((resolve) => setImmediate(resolve));
-        await graphqlWs.dispose(); // 1001 "Going away" to every socket
+        clearInterval(heartbeat);
+        for (const socket of wss.clients) socket.close(1001, 'Going away');
+        await new Promise<void>((resolve) => wss.close(() => resolve()));
         server.off('upgrade', onUpgrade);
       })()),
   };
-}
-
-/**
- * The session token of a connection: connectionParams' bearer token first, then the upgrade's `sid`
- * cookie, which counts only from a page of the gateway's own origin (browsers send cookies with a
- * cross-site WebSocket handshake, and the socket has no CORS to stop another site reading it).
- */
-function presentedOf(request: IncomingMessage, authorization: string | undefined): PresentedToken | null {
-  const cookie = sameOrigin(request) ? request.headers.cookie : undefined;
-  return readPresentedToken({ authorization, cookie });
-}
-
-function sameOrigin(request: IncomingMessage): boolean {
-  const origin = request.headers.origin;
-  if (origin === undefined) return true; // not a browser
-  try {
-    return new URL(origin).host.toLowerCase() === (request.headers.host ?? '').toLowerCase();
-  } catch {
-    return false;
-  }
 }
 
 function pathOf(url: string | undefined): string {
@@ -165,36 +122,6 @@ function pathOf(url: string | undefined): string {
 function refuse(socket: Duplex, status: number, reason: string): void {
   socket.once('finish', () => socket.destroy());
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-}
-
-/** The document, or its syntax error (or token limit) with Apollo's code for it. */
-function parseDocument(query: string, maxTokens: number): DocumentNode | GraphQLError[] {
-  try {
-    return parse(query, { maxTokens });
-  } catch (err) {
-    const message = err instanceof GraphQLError ? err.message : 'Syntax error';
-    return [new GraphQLError(message, { extensions: { code: 'GRAPHQL_PARSE_FAILED' } })];
-  }
-}
-
-/** graphql-js's rules and the gateway's limits; their errors with Apollo's code (some limits throw theirs). */
-function validateDocument(schema: GraphQLSchema, document: DocumentNode, rules: typeof specifiedRules): GraphQLError[] {
-  let errors: readonly GraphQLError[];
-  try {
-    errors = validate(schema, document, rules);
-  } catch (err) {
-    errors = [err instanceof GraphQLError ? err : new GraphQLError('Invalid operation')];
-  }
-  return errors.map((e) => new GraphQLError(e.message, { nodes: e.nodes ?? null, extensions: { ...e.extensions, code: 'GRAPHQL_VALIDATION_FAILED' } }));
-}
-
-/**
- * An error of graphql-js's own about the request (a variable of the wrong type) has no original
- * error and no code: BAD_USER_INPUT, as Apollo says over HTTP. Resolver errors pass as they are.
- */
-function asRequestError(e: GraphQLError): GraphQLError {
-  if (e.originalError || e.extensions.code !== undefined || e.path !== undefined) return e;
-  return new GraphQLError(e.message, { nodes: e.nodes ?? null, extensions: { code: 'BAD_USER_INPUT' } });
 }
 
 /**

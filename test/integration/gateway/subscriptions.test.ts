@@ -297,6 +297,11 @@ test('only subscriptions run over the socket; other paths are refused at the upg
   const overHttp = await client.gql('subscription { vehicleUpdated { id } }');
   expect(overHttp.errors?.map((e) => [e.extensions.code, e.message])).toEqual([['BAD_USER_INPUT', 'Subscriptions run over WebSocket (graphql-transport-ws) on /graphql.']]);
 
+  const noProtocol = new WebSocket(wsUrl(b));
+  expect(await new Promise<number>((resolve) => noProtocol.on('close', (code) => resolve(code)))).toBe(4406);
+  const legacy = new WebSocket(wsUrl(b), 'graphql-ws'); // subscriptions-transport-ws's: no subprotocol agreed
+  expect(await new Promise<string>((resolve) => legacy.on('error', (e) => resolve(e.message)))).toBe('Server sent no subprotocol');
+
   const status = await new Promise<number>((resolve, reject) => {
     const ws = new WebSocket(wsUrl(b, '/elsewhere'), 'graphql-transport-ws');
     ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
