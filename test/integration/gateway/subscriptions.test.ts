@@ -15,6 +15,7 @@ import { ReadingsCache } from '../../../src/vehicles/readings.cache';
 import { connectCar } from '../../support/car';
 import { completeConsent } from '../../support/connect';
 import { Client, startStack, testRedisUrl, type Stack } from '../../support/gateway';
+import { startPrivateRedis, type PrivateRedis } from '../../support/redis-server';
 
 /**
  * `vehicleUpdated` over graphql-ws with real sockets, real Redis pub/sub between two gateways, and
@@ -422,4 +423,34 @@ test('stop() completes every subscription, closes its sockets with 1001 and refu
   await publisher.publish({ sessionHash: sessionHashOf(client), vehicleId: ids[0]! });
   await until(() => survivor.results.length === 1); // the other gateway's subscription goes on
   survivor.stop();
+});
+
+describe('Redis hung (SIGSTOP)', () => {
+  let redis: PrivateRedis;
+  let own: Stack;
+  beforeAll(async () => {
+    redis = await startPrivateRedis();
+    own = await startStack({ redisUrl: redis.url });
+  });
+  afterAll(async () => {
+    redis.process.kill('SIGCONT');
+    await own.stop();
+    await redis.stop();
+  });
+
+  test('a connection whose session cannot be read is closed with 1013 (try again later), not 4403; once Redis is back it is accepted', async () => {
+    const client = new Client(own.url);
+    client.bearer = (await client.gql<{ createSession: { token: string } }>('mutation { createSession { token } }')).data!.createSession.token;
+    redis.process.kill('SIGSTOP');
+    try {
+      const refused = subscribe(own.app, { bearer: client.bearer });
+      await until(() => refused.closeCodes.length > 0, 3_000);
+      expect(refused.closeCodes).toEqual([1013]);
+    } finally {
+      redis.process.kill('SIGCONT');
+    }
+    const accepted = await subscribed(own.app, { bearer: client.bearer });
+    expect(accepted.closeCodes).toEqual([]);
+    accepted.stop();
+  });
 });
