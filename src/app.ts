@@ -6,6 +6,7 @@ import { buildGatewaySchema } from './graphql/schema'; // before the resolvers: 
 import { CommandResolver } from './graphql/command.resolver';
 import { ConnectResolver } from './graphql/connect.resolver';
 import { SessionResolver } from './graphql/session.resolver';
+import { SubscriptionResolver } from './graphql/subscription.resolver';
 import { VehicleResolver } from './graphql/vehicle.resolver';
 import { startApollo } from './graphql/apollo';
 import { apqCache } from './graphql/apq.cache';
@@ -18,6 +19,7 @@ import { createEdge } from './http/server';
 import { registerSessionToken, requestSessionFactory } from './http/session';
 import { tutorialRoutes } from './http/tutorial.routes';
 import { webhookRoute } from './http/webhook.route';
+import { startSubscriptionServer, type SubscriptionServer } from './live/subscription.server';
 import { createLogger, resolveLogFormat, type Logger } from './logger';
 import { checkEvictionPolicy, connectRedis } from './redis';
 import { buildServices, type WebhookIdentity } from './services';
@@ -32,6 +34,8 @@ export interface AppDeps {
   logger?: Logger;
   /** Given: the caller owns it (not closed by stop()). */
   redis?: RedisClient;
+  /** Subscriptions' ws ping interval (tests shorten it); default 30 s. */
+  liveKeepAliveMs?: number;
 }
 
 export interface RunningApp {
@@ -94,9 +98,11 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
   }
   const edge = createEdge(listener, logger, config.limits.trustProxy);
   let apollo: Awaited<ReturnType<typeof startApollo>>;
+  let live: SubscriptionServer;
   try {
+    const schema = await buildSchema(services);
     apollo = await startApollo({
-      schema: await buildSchema(services),
+      schema,
       limits: config.limits,
       production: config.env === 'production',
       logger,
@@ -112,6 +118,16 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
     await edge.app.register(tutorialRoutes({ connect: services.connect, vehicles: services.vehicles, signals: services.signals, requestSession }));
     await edge.app.register(webhookRoute(services.webhooks, logger));
     await edge.open();
+    live = startSubscriptionServer({
+      server: listener.server,
+      schema,
+      updates: services.updates,
+      signals: services.signals,
+      limits: config.limits,
+      trustedDocuments,
+      logger,
+      ...(deps.liveKeepAliveMs !== undefined && { keepAliveMs: deps.liveKeepAliveMs }),
+    });
     // In-process simulator in v3 mode: its webhook is this gateway (once it answers, for VERIFY).
     if (simulator && config.smartcar.apiVersion === 3 && simulator.webhookStatus().url === null) {
       const wildcard = ['0.0.0.0', '::'].includes(config.host);
@@ -139,7 +155,9 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<Run
     stop: () =>
       (stopped ??= (async () => {
         jobs.stopTimers();
-        await apollo.stop(); // drains in-flight requests, then closes Fastify and its socket
+        // Apollo drains in-flight requests, then closes Fastify and its socket, which waits for the
+        // WebSockets too: those close (1001) once the HTTP connections have ended.
+        await Promise.all([apollo.stop(), live.close()]);
         logger.debug('http server drained');
         await jobs.drain();
         await services.events.stop();
@@ -209,6 +227,7 @@ function buildSchema(services: ReturnType<typeof buildServices>) {
     [SessionResolver, new SessionResolver(services.vehicles)],
     [VehicleResolver, new VehicleResolver(services.vehicles, services.signals)],
     [CommandResolver, new CommandResolver(services.commands)],
+    [SubscriptionResolver, new SubscriptionResolver(services.signals)],
   ]);
   return buildGatewaySchema({ get: (cls) => resolvers.get(cls) });
 }

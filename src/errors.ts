@@ -62,6 +62,9 @@ export class StartupError extends Error {}
 
 export const unauthenticated = (message = 'Sign in first: no valid session.') => new AppError('UNAUTHENTICATED', message);
 export const badInput = (message: string, extensions: Record<string, unknown> = {}) => new AppError('BAD_USER_INPUT', message, extensions);
+/** A non-null field a subscription cannot answer: its reading is not cached, and a subscription never asks Smartcar. */
+export const notCached = (field: string) =>
+  new AppError('NOT_FOUND', `${field} is not in the gateway's cache yet, and a subscription never asks Smartcar: read the vehicle once with a query, then it is.`, { field });
 export const serviceUnavailable = (cause: unknown) =>
   new AppError('SERVICE_UNAVAILABLE', 'The gateway cannot reach its session store. Try again shortly.', {}, { cause });
 

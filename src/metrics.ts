@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Histogram, Registry, type CounterConfiguration } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type CounterConfiguration } from 'prom-client';
 
 /**
  * Prometheus metrics, served at /metrics. One registry per process (not prom-client's global one),
@@ -91,6 +91,16 @@ export const metrics = {
     name: 'gateway_rate_limited_total',
     help: 'Requests refused by the per-client rate limits, by key kind (ip or session).',
     labelNames: ['by'] as const,
+    registers: [registry],
+  }),
+  liveSubscribers: new Gauge({
+    name: 'gateway_live_subscribers',
+    help: 'vehicleUpdated subscriptions open in this process.',
+    registers: [registry],
+  }),
+  liveEventsSent: new Counter({
+    name: 'gateway_live_events_sent_total',
+    help: 'vehicleUpdated events sent to subscribers (with or without errors).',
     registers: [registry],
   }),
   unhandledRejections: new Counter({

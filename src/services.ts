@@ -3,6 +3,7 @@ import type { Config } from './config';
 import { ConnectService, stateRequired } from './connect/connect.service';
 import { EventLedger } from './live/event-ledger';
 import { VehicleEvents } from './live/vehicle-events';
+import { VehicleUpdates } from './live/vehicle-updates';
 import { WebhookApplier } from './live/webhook.apply';
 import { WebhookReceiver } from './live/webhook.receiver';
 import { WebhookSubscriptions } from './live/webhook.subscriptions';
@@ -118,5 +119,6 @@ export function buildServices(
         logger,
       )
     : null;
-  return { sessions, vault, tokens, appTokens, connect, vehicles, readings, signals, commands, events, webhooks, subscriptions };
+  const updates = new VehicleUpdates(events, sessions);
+  return { sessions, vault, tokens, appTokens, connect, vehicles, readings, signals, commands, events, webhooks, subscriptions, updates };
 }

@@ -3,7 +3,7 @@ import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDi
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import type { KeyValueCache } from '@apollo/utils.keyvaluecache';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
-import type { GraphQLSchema } from 'graphql';
+import type { GraphQLSchema, ValidationRule } from 'graphql';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
 import type { GraphQLContext } from './context';
@@ -28,25 +28,10 @@ export interface ApolloOptions {
 
 /** Apollo Server with the gateway's abuse limits, error boundary, metrics and landing page; started. */
 export async function startApollo({ schema, limits, production, logger, drain, apq, trustedDocuments }: ApolloOptions): Promise<ApolloServer<GraphQLContext>> {
-  // Depth, aliases, tokens, cost and directives bounded before execution: one crafted query must not
-  // fan out into hundreds of billed calls (the readings cap in SignalService is the last line).
-  const armor = new ApolloArmor({
-    // Introspection counts too: a deeply nested __schema query is the classic depth attack.
-    maxDepth: { n: limits.maxDepth, ignoreIntrospection: false },
-    maxAliases: { n: limits.maxAliases },
-    // Tokens are bounded by graphql-js's own parser option below: armor's Apollo plugin throws
-    // from a plugin hook, which Apollo answers with a 500.
-    maxTokens: { enabled: false },
-    costLimit: { maxCost: limits.maxCost, ignoreIntrospection: false },
-    maxDirectives: { n: 10 },
-    // Apollo's hideSchemaDetailsFromClientErrors (below) already drops "Did you mean" in production;
-    // armor's plugin would add a hook to every request for nothing.
-    blockFieldSuggestion: { enabled: false },
-  }).protect();
+  const armor = armorFor(limits);
   const apollo = new ApolloServer<GraphQLContext>({
     schema,
-    // First, so that a query with too many selections is refused before the costly rules walk it.
-    validationRules: [selectionLimitsRule({ maxSelections: limits.maxSelections, maxRepeats: 20 }), ...armor.validationRules],
+    validationRules: validationRulesFor(limits, armor),
     parseOptions: { maxTokens: limits.maxTokens },
     introspection: !production,
     hideSchemaDetailsFromClientErrors: production,
@@ -76,4 +61,32 @@ export async function startApollo({ schema, limits, production, logger, drain, a
   });
   await apollo.start();
   return apollo;
+}
+
+/**
+ * Depth, aliases, tokens, cost and directives bounded before execution: one crafted query must not
+ * fan out into hundreds of billed calls (the readings cap in SignalService is the last line).
+ */
+function armorFor(limits: Config['limits']) {
+  return new ApolloArmor({
+    // Introspection counts too: a deeply nested __schema query is the classic depth attack.
+    maxDepth: { n: limits.maxDepth, ignoreIntrospection: false },
+    maxAliases: { n: limits.maxAliases },
+    // Tokens are bounded by graphql-js's own parser option (startApollo): armor's Apollo plugin throws
+    // from a plugin hook, which Apollo answers with a 500.
+    maxTokens: { enabled: false },
+    costLimit: { maxCost: limits.maxCost, ignoreIntrospection: false },
+    maxDirectives: { n: 10 },
+    // Apollo's hideSchemaDetailsFromClientErrors (startApollo) already drops "Did you mean" in production;
+    // armor's plugin would add a hook to every request for nothing.
+    blockFieldSuggestion: { enabled: false },
+  }).protect();
+}
+
+/**
+ * The validation rules of every operation, over HTTP and over WebSocket. First the selection limits,
+ * so that a query with too many selections is refused before the costly rules walk it.
+ */
+export function validationRulesFor(limits: Config['limits'], armor = armorFor(limits)): ValidationRule[] {
+  return [selectionLimitsRule({ maxSelections: limits.maxSelections, maxRepeats: 20 }), ...armor.validationRules];
 }

@@ -1,6 +1,6 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import { unwrapResolverError } from '@apollo/server/errors';
-import type { GraphQLFormattedError } from 'graphql';
+import type { GraphQLError, GraphQLFormattedError } from 'graphql';
 import { AppError, toAppError, UpstreamError } from '../errors';
 import type { Logger } from '../logger';
 
@@ -105,5 +105,22 @@ export function errorLogPlugin(logger: Logger): ApolloServerPlugin<{ requestId: 
         },
       };
     },
+  };
+}
+
+/**
+ * The same boundary outside Apollo (subscriptions over WebSocket): each error formatted as Apollo's
+ * formatError would, and one log line for the failures worth one.
+ */
+export function createErrorsFormatter(logger: Logger) {
+  const format = createFormatError(logger);
+  return (errors: readonly GraphQLError[], requestId?: string): GraphQLFormattedError[] => {
+    const failures: { err: AppError; path?: readonly (string | number)[] }[] = [];
+    for (const e of errors) {
+      const c = classify(e, e.extensions?.code);
+      if (c !== 'apollo') failures.push({ err: c, ...(e.path && { path: e.path }) });
+    }
+    logFailures(logger, failures, requestId);
+    return errors.map((e) => format(e.toJSON(), e));
   };
 }

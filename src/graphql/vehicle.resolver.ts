@@ -1,4 +1,5 @@
 import { Arg, Ctx, FieldResolver, ID, Int, Query, Resolver, Root } from 'type-graphql';
+import { notCached } from '../errors';
 import type { SignalService } from '../vehicles/signal.service';
 import { SIGNALS, type Reading, type SignalName } from '../vehicles/signal.registry';
 import type { VehicleService } from '../vehicles/vehicle.service';
@@ -36,7 +37,8 @@ function defineField(target: typeof VehicleSignalFields, name: string, method: F
 export abstract class VehicleSignalFields {
   constructor(protected readonly signals: SignalService) {}
 
-  protected read(ctx: GraphQLContext, v: VehicleType, signal: SignalName, maxAge: number): Promise<Reading> {
+  /** null: not cached, in a subscription (whose loader never asks Smartcar). */
+  protected read(ctx: GraphQLContext, v: VehicleType, signal: SignalName, maxAge: number): Promise<Reading | null> {
     return ctx.loaders.signals.load({ vehicleId: v.id, signal, maxAge });
   }
 }
@@ -49,7 +51,9 @@ for (const [name, spec] of Object.entries(SIGNALS) as [SignalName, (typeof SIGNA
         VehicleSignalFields,
         field,
         async function (this: VehicleSignalFields, root, ctx) {
-          return (await this.read(ctx, root, name, 0)).values[field] ?? null;
+          const r = await this.read(ctx, root, name, 0);
+          if (r === null && !f.graphql.nullable) throw notCached(field);
+          return r?.values[field] ?? null;
         },
         (proto, descriptor) =>
           FieldResolver(() => f.graphql.type, { nullable: f.graphql.nullable, ...('description' in f.graphql && { description: f.graphql.description }) })(proto, field, descriptor),
@@ -61,7 +65,8 @@ for (const [name, spec] of Object.entries(SIGNALS) as [SignalName, (typeof SIGNA
       VehicleSignalFields,
       name,
       async function (this: VehicleSignalFields, root, ctx, maxAge) {
-        return signalObject(await this.read(ctx, root, name, this.signals.maxAge(maxAge)));
+        const r = await this.read(ctx, root, name, this.signals.maxAge(maxAge));
+        return r === null ? null : signalObject(r);
       },
       (proto, descriptor) => {
         FieldResolver(() => type, { nullable: true })(proto, name, descriptor);

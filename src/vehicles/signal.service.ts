@@ -84,6 +84,51 @@ export class SignalService {
     );
   }
 
+  /**
+   * Readings for a subscription event: the cache only, never Smartcar (an event must cost nothing
+   * upstream). A reading not cached is null, no error; `maxAge` is ignored (the newest reading held is
+   * the one the event announces). The session's vehicles and permissions apply as in queries. One
+   * Redis read per connection, whatever the fields asked.
+   */
+  cachedLoader(rs: RequestSession): DataLoader<SignalKey, Reading | null, string> {
+    return new DataLoader(
+      async (keys) => {
+        const session = await rs.require();
+        const results = new Map<string, Reading | null | Error>();
+        const toRead = new Map<ConnectionRef, ReadingRef[]>();
+        for (const k of keys) {
+          const rk = readingKey(k.vehicleId, k.signal);
+          const ref = connectionOf(session, k.vehicleId);
+          const spec = SIGNALS[k.signal];
+          const r: ReadingRef = { vehicleId: k.vehicleId, signal: k.signal, units: spec.permanent ? null : this.options.unitSystem };
+          const kept = ref && r.units === null ? this.permanent.get(permanentKey(ref.id, r)) : undefined;
+          if (!ref) results.set(rk, new AppError('NOT_FOUND', 'No such vehicle in this session.'));
+          else if (ref.scopes !== null && !ref.scopes.includes(spec.scope)) results.set(rk, new AppError('PERMISSION_DENIED', `The driver did not grant ${spec.scope}.`, { scope: spec.scope }));
+          else if (kept) results.set(rk, kept);
+          else toRead.set(ref, [...(toRead.get(ref) ?? []), r]);
+        }
+        await Promise.all(
+          [...toRead].map(async ([ref, refs]) => {
+            try {
+              const got = await this.cache.get(session.hash, ref.id, refs);
+              refs.forEach((r, i) => {
+                const c = got[i] ?? null;
+                if (c && r.units === null) this.permanent.set(permanentKey(ref.id, r), c);
+                const answer = c?.failure ? toAppError(reported(c)) : c;
+                results.set(readingKey(r.vehicleId, r.signal), answer);
+              });
+            } catch (err) {
+              for (const r of refs) results.set(readingKey(r.vehicleId, r.signal), toAppError(err));
+            }
+          }),
+        );
+        return keys.map((k) => results.get(readingKey(k.vehicleId, k.signal)) ?? null);
+      },
+      // maxAge plays no part: one key per reading.
+      { cacheKeyFn: (k) => readingKey(k.vehicleId, k.signal) },
+    );
+  }
+
   /** `maxAge` as given in a query: null means the configured default. */
   maxAge(given: number | null | undefined): number {
     if (given == null) return this.options.defaultMaxAgeSec;

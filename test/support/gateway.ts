@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import Redis from 'ioredis';
-import { createApp, type RunningApp } from '../../src/app';
+import { createApp, type AppDeps, type RunningApp } from '../../src/app';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { startSimulator, type RunningSimulator, type SimulatorOptions } from '../../src/simulator';
@@ -22,8 +22,8 @@ export interface Stack {
   /** TOKEN_ENCRYPTION_KEY of the stack (base64). */
   tokenKey: string;
   logs: string[];
-  /** Another gateway on the same simulator and Redis prefix, with extra environment. */
-  another(env?: Record<string, string>): Promise<RunningApp>;
+  /** Another gateway on the same simulator and Redis prefix, with extra environment (and dependencies). */
+  another(env?: Record<string, string>, deps?: Omit<AppDeps, 'logger'>): Promise<RunningApp>;
   stop(): Promise<void>;
 }
 
@@ -67,9 +67,9 @@ export async function startStack(
   const redisUrl = options.redisUrl ?? testRedisUrl();
   const baseEnv = { ...gatewayEnv(sim, prefix, key), REDIS_URL: redisUrl, LOG_LEVEL: 'debug' };
   const stackEnv = typeof options.env === 'function' ? options.env(sim) : options.env;
-  const launch = (env: Record<string, string> = {}) => {
+  const launch = (env: Record<string, string> = {}, deps: Omit<AppDeps, 'logger'> = {}) => {
     const config = loadConfig({ ...baseEnv, ...stackEnv, ...env });
-    return createApp(config, { logger: createLogger(config.logLevel, sink) });
+    return createApp(config, { ...deps, logger: createLogger(config.logLevel, sink) });
   };
   const app = await launch();
   const extra: RunningApp[] = [];
@@ -83,8 +83,8 @@ export async function startStack(
     prefix,
     tokenKey: key,
     logs,
-    another: async (env) => {
-      const a = await launch(env);
+    another: async (env, deps) => {
+      const a = await launch(env, deps);
       extra.push(a);
       return a;
     },

@@ -1,7 +1,9 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import smartcar from 'smartcar';
 import { Client, startStack, type Stack } from '../../support/gateway';
+import { subscribeLive, type LiveSubscription } from '../../support/live';
 import { connectV3Car } from '../../support/v3';
+import type { RunningApp } from '../../../src/app';
 
 /**
  * Smartcar's webhooks into running gateways: the simulator (API v3) signs and delivers its own events
@@ -197,3 +199,64 @@ test('disconnecting a car ends its webhook subscription at Smartcar', async () =
   expect(upstream(since)).toContain('GET /v3/subscriptions');
   expect(stack.sim.sendWebhook(vehicleId)).toBe(0); // nothing subscribed any more
 }, 30_000);
+
+describe('live: a subscriber on another gateway', () => {
+  let b: RunningApp;
+  const subs: LiveSubscription[] = [];
+  beforeAll(async () => {
+    b = await stack.another();
+  }, 30_000);
+  afterAll(async () => {
+    await Promise.all(subs.map((x) => x.dispose()));
+  });
+  const live = (client: Client, vehicleId: string) => {
+    const sub = subscribeLive(b.url, client.cookies.get('sid')!, 'subscription($id: ID) { vehicleUpdated(id: $id) { id odometer { distance } lockStatus { isLocked } } }', { id: vehicleId });
+    subs.push(sub);
+    return sub;
+  };
+  const settle = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  test('gets the update within a second of a webhook delivered to gateway A, and of a command through A; another session gets nothing; no subscription costs an upstream request', async () => {
+    const mine = await connected();
+    const theirs = await connected();
+    const sub = live(mine.client, mine.vehicleId);
+    const other = live(theirs.client, theirs.vehicleId);
+    await settle(300); // both subscribed (the subscribe is answered before the first event)
+
+    const before = seq();
+    const sent = performance.now();
+    expect(await post(odometerEvent(mine.vehicleId, 300_000, clock + 300_000))).toEqual({ status: 200, body: { ok: true } });
+    await until(() => sub.results.length >= 1, 1_000);
+    const first = sub.results[0]!;
+    expect(first.at - sent).toBeLessThan(1_000);
+    expect(first.result.errors).toBeUndefined();
+    expect(first.result.data!.vehicleUpdated).toMatchObject({ id: mine.vehicleId, odometer: { distance: 300_000 } });
+    // Answered from the cache only: nothing reached Smartcar's Vehicle API.
+    expect(upstream(before)).toEqual([]);
+
+    // A command through gateway A (the simulator then sends its own VEHICLE_STATE to A as well).
+    const commandSent = performance.now();
+    const r = await mine.client.gql<{ lockVehicle: { status: string } }>('mutation($id: ID!) { lockVehicle(id: $id) { status } }', { id: mine.vehicleId });
+    expect(r.errors).toBeUndefined();
+    await until(() => sub.results.length >= 2, 1_000);
+    expect(sub.results[1]!.at - commandSent).toBeLessThan(1_000);
+    expect(upstream(before).filter((x) => !x.startsWith('POST /v3/vehicles/'))).toEqual([]); // only the command itself
+
+    await settle(300);
+    expect(other.results).toEqual([]); // the other session heard nothing of this car
+    expect(other.error).toBeNull();
+    // Positive control: the other session's own car does reach it.
+    expect((await post(odometerEvent(theirs.vehicleId, 400_000, clock + 300_000))).status).toBe(200);
+    await until(() => other.results.length === 1, 1_000);
+    expect(other.results[0]!.result.data!.vehicleUpdated).toMatchObject({ id: theirs.vehicleId, odometer: { distance: 400_000 } });
+  }, 30_000);
+
+  test("a query's fresh reading on gateway A reaches the session's subscriber on B", async () => {
+    const mine = await connected();
+    const sub = live(mine.client, mine.vehicleId);
+    await settle(300);
+    clock += 3_600_000;
+    const r = await mine.client.gql<{ vehicle: { odometer: { distance: number } } }>('query($id: ID!) { vehicle(id: $id) { odometer(maxAge: 0) { distance } } }', { id: mine.vehicleId });
+    await until(() => sub.results.some((x) => (x.result.data?.vehicleUpdated.odometer as { distance: number } | null)?.distance === r.data!.vehicle.odometer.distance), 1_000);
+  }, 30_000);
+});
