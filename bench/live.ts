@@ -1,6 +1,8 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createClient, type Client as WsClient } from 'graphql-ws';
 import { Pool } from 'undici';
+import WebSocket from 'ws';
 import { connectGateway } from './connect';
 import { cpuMs } from './procs';
 import { newTokenKey, startGateway, type ServerProcess, type SimProcess } from './stack';
@@ -12,7 +14,9 @@ import { fmt, percentile, spread, table } from './stats';
  * posted to `/webhooks/smartcar` by `concurrency` clients for a few seconds; each answer must be
  * `200 {"ok":true}`. Also the same event over and over (Smartcar's retries: the duplicate path), and
  * a vehicle that 10 sessions hold (each event written into 10 caches). Events/s, latency, the
- * gateway's CPU per event.
+ * gateway's CPU per event. And fan-out: one event posted to gateway A, 1,000 `vehicleUpdated`
+ * subscribers on gateway B (50 sessions holding the car, 20 subscriptions each, one socket per
+ * session); the time from the POST to the first and to the last subscriber's update.
  */
 
 export const WEBHOOK_AMT = 'bench-amt-0123456789abcdef';
@@ -140,5 +144,92 @@ export function ingestTable(rows: IngestRow[], concurrency: number): string {
   return table(
     [`webhook ingest (${concurrency} concurrent deliveries)`, 'events/s', 'p50 ms', 'p99 ms', 'gateway CPU ms / event', 'failed answers'],
     rows.map((r) => [r.name, fmt(spread(r.eventsPerSec), 0), fmt(spread(r.p50), 2), fmt(spread(r.p99), 2), fmt(spread(r.cpuMsPerEvent), 3), String(r.failures)]),
+  );
+}
+
+export interface FanoutRow {
+  subscribers: number;
+  firstMs: number[];
+  lastMs: number[];
+  missed: number;
+}
+
+const FANOUT_SESSIONS = 50;
+const SUBSCRIPTIONS_PER_SESSION = 20;
+
+/** One event to A, every subscriber on B: rounds of time to the first and the last update. */
+export async function measureFanout(o: LiveOptions): Promise<FanoutRow> {
+  const prefix = `bfan${Date.now().toString(36)}:`;
+  const tokenKey = newTokenKey();
+  const env = { SMARTCAR_MANAGEMENT_TOKEN: WEBHOOK_AMT };
+  const a = await startGateway({ dist: o.dist, redisUrl: o.redisUrl, prefix, tokenKey, sim: o.sim, name: 'gateway A (webhooks)', env });
+  const b = await startGateway({ dist: o.dist, redisUrl: o.redisUrl, prefix, tokenKey, sim: o.sim, name: 'gateway B (subscribers)', env });
+  const pool = new Pool(a.url, { connections: 1 });
+  const sockets: WsClient[] = [];
+  try {
+    let vehicleId = '';
+    const tokens: string[] = [];
+    for (let i = 0; i < FANOUT_SESSIONS; i++) {
+      const s = await connectGateway(a.url, 'bench-fanout+2+ev@example.com');
+      vehicleId = s.vehicleIds[0]!;
+      tokens.push(s.cookie.slice('sid='.length));
+    }
+    const subscribers = FANOUT_SESSIONS * SUBSCRIPTIONS_PER_SESSION;
+    let expected = -1;
+    let arrived: number[] = [];
+    let subscribed = 0;
+    for (const token of tokens) {
+      const client = createClient({ url: `${b.url.replace(/^http/, 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${token}` }, retryAttempts: 0, lazy: false, onNonLazyError: () => undefined });
+      sockets.push(client);
+      for (let j = 0; j < SUBSCRIPTIONS_PER_SESSION; j++) {
+        client.subscribe<{ vehicleUpdated: { odometer: { distance: number } | null } }>(
+          { query: 'subscription { vehicleUpdated { id odometer { distance } } }' },
+          {
+            next: (r) => {
+              if (r.data?.vehicleUpdated.odometer?.distance === expected) arrived.push(performance.now());
+            },
+            error: () => undefined,
+            complete: () => undefined,
+          },
+        );
+        subscribed++;
+      }
+    }
+    await sleep(1_000); // every subscribe answered
+    const row: FanoutRow = { subscribers, firstMs: [], lastMs: [], missed: 0 };
+    for (let round = 0; round <= o.rounds; round++) {
+      expected = 50_000 + round;
+      arrived = [];
+      const event = odometerEventWith(vehicleId, expected);
+      const sent = performance.now();
+      const res = await pool.request({ method: 'POST', path: '/webhooks/smartcar', headers: { 'content-type': 'application/json', 'sc-signature': event.signature }, body: event.raw });
+      await res.body.text();
+      for (const end = performance.now() + 10_000; arrived.length < subscribed && performance.now() < end; ) await sleep(2);
+      if (round === 0) continue; // warm-up
+      row.firstMs.push((arrived[0] ?? NaN) - sent);
+      row.lastMs.push(arrived.length === subscribed ? arrived[arrived.length - 1]! - sent : NaN);
+      row.missed += subscribed - arrived.length;
+      o.log(`  live fan-out round ${round}: ${arrived.length}/${subscribed} in ${(arrived.at(-1)! - sent).toFixed(0)} ms`);
+      await sleep(300);
+    }
+    return row;
+  } finally {
+    await Promise.all(sockets.map((c) => c.dispose()));
+    await pool.close();
+    await a.stop();
+    await b.stop();
+  }
+}
+
+function odometerEventWith(vehicleId: string, km: number): Body {
+  const e = JSON.parse(odometerEvent(vehicleId).raw) as { data: { signals: { body: { value: number } }[] } };
+  e.data.signals[0]!.body.value = km;
+  return sign(JSON.stringify(e));
+}
+
+export function fanoutTable(row: FanoutRow): string {
+  return table(
+    ['fan-out: one webhook to gateway A', 'subscribers on gateway B', 'first update ms', 'last update ms', 'missed'],
+    [['50 sessions × 20 subscriptions, one car', String(row.subscribers), fmt(spread(row.firstMs), 1), fmt(spread(row.lastMs), 1), String(row.missed)]],
   );
 }
