@@ -1,3 +1,4 @@
+import { fanoutTable, ingestTable, measureFanout, measureIngest, type FanoutRow, type IngestRow } from './live';
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, loadavg, totalmem } from 'node:os';
@@ -117,6 +118,7 @@ const results = {
   baselinePeakRssMb: NaN,
   profiles: {} as Record<string, { requests: number; cpuMsPerReq: number; windowed: boolean; summary: ProfileSummary }>,
   v8DefaultHeap: null as null | { peakRssMb: number; scenario: string; gatewayPeakRssMb: number },
+  live: null as null | { ingest: IngestRow[]; fanout: FanoutRow; concurrency: number },
   notes: [] as string[],
 };
 
@@ -961,6 +963,13 @@ function report(): { markdown: string; targets: Target[] } {
   const stormOk = results.storm.length > 0 && results.storm.every((r) => r.refreshes === 1 && r.ok === r.requests);
   targets.push({ target: 'refresh storm: every request answered, exactly 1 refresh per round', value: results.storm.map((r) => `${r.refreshes}`).join(',') || '–', met: results.storm.length ? stormOk : null });
   targets.push({ target: 'every measured round valid (no error, timeout, non-2xx or wrong body)', value: `${results.scenarios.filter((x) => !x.valid).length} invalid scenario(s)`, met: results.scenarios.every((x) => x.valid) });
+  if (results.live) {
+    out.push('### (6) Live updates: webhook ingest and fan-out (0 ms upstream)\n');
+    out.push(ingestTable(results.live.ingest, results.live.concurrency));
+    out.push('');
+    out.push(fanoutTable(results.live.fanout));
+    out.push('');
+  }
   out.push('### Targets\n');
   out.push(table(['target', 'measured', 'met'], targets.map((t) => [t.target, t.value, t.met === null ? 'n/a' : t.met ? 'yes' : '**NO**'])));
   if (results.notes.length) out.push(`\nNotes:\n${results.notes.map((n) => `- ${n}`).join('\n')}`);
@@ -1083,6 +1092,10 @@ async function main(): Promise<void> {
 
   // (5) profiles (0 ms)
   await profiles(stack, tag);
+
+  // (6) live updates: gateways of their own on the same Redis and simulator.
+  const liveOptions = { dist: DIST, redisUrl: redis.url, sim, rounds: QUICK ? 1 : 3, roundSec: QUICK ? 1 : 3, concurrency: 16, log };
+  results.live = { ingest: await measureIngest(liveOptions), fanout: await measureFanout(liveOptions), concurrency: liveOptions.concurrency };
 
   results.machine.loadAverageAtEnd = loadavg().map((l) => l.toFixed(2)).join(' ');
   results.machine.durationSec = Math.round((performance.now() - T0) / 1000);
