@@ -32,6 +32,10 @@ interface Variant {
   what: string;
   patches: Patch[];
   nodeArgs?: string[];
+  /** Environment of the gateway over the bench's own (e.g. `LOG_LEVEL`). */
+  env?: Record<string, string>;
+  /** Another build to start from instead of dist/ (e.g. a copy of dist/ kept from before a change). */
+  from?: string;
 }
 
 const VARIANTS: Record<string, Variant> = {
@@ -49,12 +53,24 @@ const VARIANTS: Record<string, Variant> = {
   'grow-25': { what: 'node --heap-growing-percent=25', patches: [], nodeArgs: ['--heap-growing-percent=25'] },
   'grow-100': { what: 'node --heap-growing-percent=100', patches: [], nodeArgs: ['--heap-growing-percent=100'] },
   'grow-50-semi-8': { what: 'node --heap-growing-percent=50 --max-semi-space-size=8', patches: [], nodeArgs: ['--heap-growing-percent=50', '--max-semi-space-size=8'] },
+  info: { what: 'LOG_LEVEL=info (production default): one access line a request', patches: [], env: { LOG_LEVEL: 'info' } },
 };
 
+/**
+ * `<level>@<dir>`: another build (a copy of an earlier dist/, e.g. `cp -r dist .bench-build/dist-before`
+ * before a change) at LOG_LEVEL `<level>`, beside the current one.
+ */
+function variantOf(name: string): Variant | undefined {
+  if (VARIANTS[name]) return VARIANTS[name];
+  const m = /^(\w+)@(.+)$/.exec(name);
+  if (!m || !existsSync(join(resolve(m[2]!), 'main.js'))) return undefined;
+  return (VARIANTS[name] = { what: `the build in ${m[2]} at LOG_LEVEL=${m[1]}`, patches: [], env: { LOG_LEVEL: m[1]! }, from: resolve(m[2]!) });
+}
+
 function makeVariant(name: string): string {
-  const dir = join(ROOT, '.bench-build', 'ab', name);
+  const dir = join(ROOT, '.bench-build', 'ab', name.replace(/[^\w.-]+/g, '_'));
   rmSync(dir, { recursive: true, force: true });
-  cpSync(DIST, dir, { recursive: true });
+  cpSync(VARIANTS[name]!.from ?? DIST, dir, { recursive: true });
   for (const p of VARIANTS[name]!.patches) {
     const file = join(dir, p.file);
     const text = readFileSync(file, 'utf8');
@@ -101,9 +117,12 @@ async function main(): Promise<void> {
   const scenarios = only ? SCENARIOS.filter((_s, i) => only.includes(i + 1)) : SCENARIOS;
   const chosen = args.filter((a) => !a.startsWith('--'));
   const names = chosen.length ? chosen : Object.keys(VARIANTS);
-  for (const n of names) if (!VARIANTS[n]) throw new Error(`unknown variant ${n}; known: ${Object.keys(VARIANTS).join(', ')}`);
+  for (const n of names) if (!variantOf(n)) throw new Error(`unknown variant ${n}; known: ${Object.keys(VARIANTS).join(', ')}`);
 
-  const variants = [{ name: 'as built', dir: join(ROOT, '.bench-build', 'ab', 'as-built'), nodeArgs: [] as string[] }, ...names.map((n) => ({ name: n, dir: makeVariant(n), nodeArgs: VARIANTS[n]!.nodeArgs ?? [] }))];
+  const variants = [
+    { name: 'as built', dir: join(ROOT, '.bench-build', 'ab', 'as-built'), nodeArgs: [] as string[], env: {} as Record<string, string> },
+    ...names.map((n) => ({ name: n, dir: makeVariant(n), nodeArgs: VARIANTS[n]!.nodeArgs ?? [], env: VARIANTS[n]!.env ?? {} })),
+  ];
   rmSync(variants[0]!.dir, { recursive: true, force: true });
   cpSync(DIST, variants[0]!.dir, { recursive: true });
 
@@ -112,7 +131,7 @@ async function main(): Promise<void> {
   const key = newTokenKey();
   const running: { name: string; g: ServerProcess; one: GatewaySession; five: GatewaySession; ten: GatewaySession }[] = [];
   for (const [i, v] of variants.entries()) {
-    const g = await startGateway({ dist: v.dir, redisUrl: redis.url, prefix: `ab${i}:`, tokenKey: key, sim, name: 'gateway', nodeArgs: v.nodeArgs });
+    const g = await startGateway({ dist: v.dir, redisUrl: redis.url, prefix: `ab${i}:`, tokenKey: key, sim, name: 'gateway', nodeArgs: v.nodeArgs, env: v.env });
     const tag = Math.random().toString(36).slice(2, 8);
     running.push({
       name: v.name,

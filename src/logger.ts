@@ -73,8 +73,20 @@ export function resolveLogFormat(setting: LogFormat | 'auto', env: string, isTTY
   return env === 'development' && isTTY ? 'pretty' : 'json';
 }
 
+let stdout: DestinationStream | null = null;
+
+/**
+ * Standard output, written asynchronously: a line is handed to the kernel at once when no write is
+ * in flight, and lines logged meanwhile go in the next write together, so under load many lines
+ * cost one write instead of one each (pino's default writes every line synchronously). What is
+ * still buffered is written at exit (pino flushes on `exit`); a hard kill can lose the last lines.
+ */
+function stdoutDestination(): DestinationStream {
+  return (stdout ??= pino.destination({ dest: 1, sync: false }));
+}
+
 export function createLogger(level: string, destination?: DestinationStream, format: LogFormat = 'json'): Logger {
-  const out = format === 'pretty' ? prettyStream(destination ?? process.stdout) : destination;
+  const out = format === 'pretty' ? prettyStream(destination ?? process.stdout) : (destination ?? (level === 'silent' ? undefined : stdoutDestination()));
   return pino(
     {
       level,

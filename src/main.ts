@@ -1,3 +1,4 @@
+import './compile-cache'; // first: every module loaded after it is cached compiled
 import { browserOrigin, createApp } from './app';
 import { ConfigError, loadConfig } from './config';
 import { StartupError } from './errors';

@@ -34,6 +34,8 @@ test("a Smartcar failure's log line keeps Smartcar's error code; the OAuth code 
   expect(res.errors?.map((e) => e.extensions.code)).toEqual(['VEHICLE_STATE']);
   const [failed, ...rest] = linesOf(res.headers.get('x-request-id')!);
   expect(rest.map((l) => l.msg)).toEqual(['request']);
+  // The access line: one per request, at info, with these fields and nothing of the request's body.
+  expect(rest[0]).toEqual({ level: 30, time: expect.any(String), service: 'vehicle-gateway', requestId: res.headers.get('x-request-id'), method: 'POST', path: '/graphql', status: 200, ms: expect.any(Number), msg: 'request' });
   expect(failed).toMatchObject({
     msg: 'smartcar call failed',
     code: 'VEHICLE_STATE',
