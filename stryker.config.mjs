@@ -33,7 +33,8 @@ const targets = {
   },
   signal: {
     mutate: ['src/vehicles/signal.service.ts'],
-    tests: ['test/integration/gateway/signal-service.test.ts'],
+    // With the subscriptions' cache-only loader and the readings webhooks record (failures among them).
+    tests: ['test/integration/gateway/signal-service.test.ts', 'test/integration/gateway/subscriptions.test.ts', 'test/integration/gateway/webhooks.test.ts'],
     slow: ['test/integration/gateway/vehicle-data.test.ts', 'test/integration/gateway/limits.test.ts'],
   },
 };

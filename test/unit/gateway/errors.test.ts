@@ -1,6 +1,7 @@
 import {
   AppError,
   badInput,
+  notCached,
   ERROR_CODES,
   fromUpstream,
   HTTP_STATUS,
@@ -68,6 +69,11 @@ test('constructors', () => {
   expect(unauthenticated('expired').message).toBe('expired');
   expect(badInput('bad', { field: 'maxAge' })).toMatchObject({ code: 'BAD_USER_INPUT', message: 'bad', extensions: { field: 'maxAge' } });
   expect(badInput('bad').extensions).toEqual({});
+  expect(notCached('make')).toMatchObject({
+    code: 'NOT_FOUND',
+    message: "make is not in the gateway's cache yet, and a subscription never asks Smartcar: read the vehicle once with a query, then it is.",
+    extensions: { field: 'make' },
+  });
   const down = serviceUnavailable(cause);
   expect([down.code, down.message, down.cause, down.extensions]).toEqual(['SERVICE_UNAVAILABLE', 'The gateway cannot reach its session store. Try again shortly.', cause, {}]);
   expect(new StartupError('x')).toBeInstanceOf(Error);
