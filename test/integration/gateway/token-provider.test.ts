@@ -496,7 +496,11 @@ describe('a refresh of unknown outcome', () => {
     expect(await s.provider.lend(s.hash, s.id)).toEqual({ accessToken: 'a-old', version: 1 });
     await until('the retry', async () => (await redis.hget(s.connKey, 'ver')) === '2');
     expect(s.smartcar.received).toEqual(['r-old', 'r-old']);
-  });
+    // The retry, done, is no longer background work: settle() returns at once, not after its bound.
+    const t = Date.now();
+    await s.provider.settle(10_000);
+    expect(Date.now() - t).toBeLessThan(5_000);
+  }, 30_000);
 
   test('an early refresh refused (429): the error, not the old token', async () => {
     const s = await setup(pair('old', 2_000), { marginSec: 300 }, Date.now() - 4_000);
@@ -703,7 +707,12 @@ describe('storing the new pair: Smartcar has already rotated it', () => {
     expect(await s.provider.lend(s.hash, s.id)).toEqual({ accessToken: lent.accessToken, version: 2 });
     expect(await outcomes()).toEqual({ refreshed: 1 });
     expect(s.smartcar.received).toEqual(['r-old']);
-  });
+    // Written: this process no longer claims the connection, and has no background work left.
+    expect((await s.provider.recoverPending()).busy).toBeUndefined();
+    const t = Date.now();
+    await s.provider.settle(10_000);
+    expect(Date.now() - t).toBeLessThan(5_000);
+  }, 30_000);
 
   test('the background writer gives up when its connection is gone, and at shutdown', async () => {
     const s = await setup(expired('old'));
