@@ -84,13 +84,19 @@ export class WebhookSubscriptions {
     const members = vehicleIds.map((vehicleId) => this.seal({ op, userId, vehicleId, n: 0 }));
     if (members.length === 0) return;
     // Stored leased to this instance, which tries them at once; a crash leaves them due after the lease.
-    await redisCall(() =>
-      this.redis
-        .multi()
-        .zadd(keys.webhookSubscriptionJobs(), ...members.flatMap((m) => [String(leaseUntil), m]))
-        .pexpire(keys.webhookSubscriptionJobs(), SET_TTL_MS)
-        .exec(),
-    );
+    try {
+      await redisCall(() =>
+        this.redis
+          .multi()
+          .zadd(keys.webhookSubscriptionJobs(), ...members.flatMap((m) => [String(leaseUntil), m]))
+          .pexpire(keys.webhookSubscriptionJobs(), SET_TTL_MS)
+          .exec(),
+      );
+    } catch (err) {
+      metrics.webhookSubscriptions.inc({ operation: op, outcome: 'dropped' }, members.length);
+      this.logger.error({ op, vehicleIds, err: { name: (err as Error).name, message: (err as Error).message } }, 'webhook subscription change not stored (Redis unavailable): these vehicles must be (un)subscribed again');
+      throw err;
+    }
     const attempts = Promise.all(members.map((m) => this.attempt(m)));
     this.track(attempts);
     let timer: NodeJS.Timeout | undefined;
