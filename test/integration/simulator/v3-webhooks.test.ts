@@ -261,7 +261,9 @@ test('a non-2xx answer is retried with the same eventId and a new deliveryId, on
   expect(new Set(three.map((r) => r.event.eventId)).size).toBe(1);
   expect(new Set(three.map((r) => r.event.meta.deliveryId)).size).toBe(3);
   for (const r of three) expect(sdk.verifyPayload(sim.v3.managementToken, r.headers['sc-signature'] as string, r.event)).toBe(true);
-  const log = sim.webhookDeliveries().filter((d) => d.eventId === three[0]!.event.eventId);
+  // The simulator records an attempt once its answer is read, a moment after the receiver saw it.
+  const logOf = () => sim.webhookDeliveries().filter((d) => d.eventId === three[0]!.event.eventId);
+  const log = await waitFor('the third attempt recorded', () => logOf().length >= 3 && logOf());
   expect(log.map((d) => [d.attempt, d.status])).toEqual([[1, 500], [2, 503], [3, 200]]);
   await new Promise((r) => setTimeout(r, 300));
   expect(mine()).toHaveLength(3);
