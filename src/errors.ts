@@ -62,6 +62,10 @@ export class StartupError extends Error {}
 
 export const unauthenticated = (message = 'Sign in first: no valid session.') => new AppError('UNAUTHENTICATED', message);
 export const badInput = (message: string, extensions: Record<string, unknown> = {}) => new AppError('BAD_USER_INPUT', message, extensions);
+/** A vehicle id that is not one of the session's (queries, commands and subscriptions alike). */
+export const notInSession = () => new AppError('NOT_FOUND', 'No such vehicle in this session.');
+/** The driver did not grant `scope` to the connection (checked before anything is spent). */
+export const permissionDenied = (scope: string) => new AppError('PERMISSION_DENIED', `The driver did not grant ${scope}.`, { scope });
 /** A non-null field a subscription cannot answer: its reading is not cached, and a subscription never asks Smartcar. */
 export const notCached = (field: string) =>
   new AppError('NOT_FOUND', `${field} is not in the gateway's cache yet, and a subscription never asks Smartcar: read the vehicle once with a query, then it is.`, { field });

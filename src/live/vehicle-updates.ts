@@ -1,4 +1,4 @@
-import { AppError, toAppError, unauthenticated } from '../errors';
+import { AppError, notInSession, toAppError, unauthenticated } from '../errors';
 import { metrics } from '../metrics';
 import { RequestSession } from '../session/request-session';
 import type { SessionStore } from '../session/session.store';
@@ -24,7 +24,6 @@ export type VehicleUpdated = { vehicleId: string; session: RequestSession } | { 
 
 const SESSION_ENDED = 'The session ended (signed out or expired): this subscription is over. Subscribe again with a new session.';
 const VEHICLE_GONE = 'The vehicle is no longer in this session: this subscription is over.';
-const notFound = () => new AppError('NOT_FOUND', 'No such vehicle in this session.');
 
 /**
  * While a session has a subscription open here, its record says so (`live`, renewed every
@@ -36,6 +35,8 @@ const LIVE_MARK_MS = 3 * LIVE_RENEW_MS;
 
 export class VehicleUpdates {
   private readonly open = new Set<UpdateStream>();
+  /** Session reads under way, by session hash (see fresh()). */
+  private readonly reading = new Map<string, RequestSession>();
   /** Open streams per session hash. */
   private readonly watched = new Map<string, number>();
   private renewer: NodeJS.Timeout | null = null;
@@ -83,7 +84,7 @@ export class VehicleUpdates {
   async subscribe(presented: PresentedToken, vehicleId: string | null): Promise<AsyncIterableIterator<VehicleUpdated>> {
     const session = await this.session(presented).get();
     if (!session) throw unauthenticated(SESSION_ENDED);
-    if (vehicleId !== null && !connectionOf(session, vehicleId)) throw notFound();
+    if (vehicleId !== null && !connectionOf(session, vehicleId)) throw notInSession();
     let unwatch = () => undefined as void;
     const stream = new UpdateStream(
       (updated) => this.reload(presented, updated, vehicleId === null),
@@ -107,9 +108,26 @@ export class VehicleUpdates {
     return stream;
   }
 
+  /**
+   * The session read afresh for an event. The subscriptions of one session that wake for the same
+   * update share one read while it is under way (an event to a session with 20 subscriptions reads
+   * it once, not 20 times); a later event reads it again.
+   */
+  private fresh(presented: PresentedToken): RequestSession {
+    const hash = presented.hash;
+    if (hash === null) return this.session(presented); // no session: nothing to share
+    const shared = this.reading.get(hash);
+    if (shared) return shared;
+    const rs = this.session(presented);
+    this.reading.set(hash, rs);
+    const done = () => void this.reading.delete(hash);
+    rs.get().then(done, done);
+    return rs;
+  }
+
   /** The event of `vehicleId` after re-reading the session: emitted, skipped (null), or the end. */
   private async reload(presented: PresentedToken, vehicleId: string, skipGone: boolean): Promise<VehicleUpdated | null> {
-    const rs = this.session(presented);
+    const rs = this.fresh(presented);
     let session;
     try {
       session = await rs.get();

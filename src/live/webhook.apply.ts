@@ -2,8 +2,8 @@ import { UpstreamError } from '../errors';
 import type { Logger } from '../logger';
 import { metrics } from '../metrics';
 import { answersFromWebhook, signalError, signalsOfCodes, signalsWithCodes } from '../smartcar/v3.mapping';
-import type { CachedReading, ReadingRef, ReadingsCache } from '../vehicles/readings.cache';
-import { SIGNALS, type SignalName } from '../vehicles/signal.registry';
+import { readingRef, type CachedReading, type ReadingRef, type ReadingsCache } from '../vehicles/readings.cache';
+import type { SignalName } from '../vehicles/signal.registry';
 import type { UnitSystem } from '../vehicles/signal.units';
 import type { VehicleEvents } from './vehicle-events';
 import type { IndexedConnection, VehicleIndex } from './vehicle-index';
@@ -56,7 +56,7 @@ export class WebhookApplier {
   }
 
   private ref(vehicleId: string, signal: SignalName): ReadingRef {
-    return { vehicleId, signal, units: SIGNALS[signal].permanent ? null : this.units };
+    return readingRef(vehicleId, signal, this.units);
   }
 
   /**

@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { epochMs } from '../smartcar/v3.mapping';
 
 /**
  * Smartcar's webhook deliveries, read tolerantly: payload 4.0 as documented, the pre-4.0 ("3.0")
@@ -68,16 +69,6 @@ const str = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? 
 const obj = (v: unknown): Obj => (isObj(v) ? v : {});
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 
-/** Epoch ms from ms, seconds (< 1e11) or an ISO-8601 string; null when none of these. */
-export function epochMs(v: unknown): number | null {
-  if (typeof v === 'number' && Number.isFinite(v) && v > 0) return v < 1e11 ? Math.round(v * 1000) : Math.round(v);
-  if (typeof v === 'string' && v !== '') {
-    if (/^\d+(\.\d+)?$/.test(v)) return epochMs(Number(v));
-    const t = Date.parse(v);
-    return Number.isNaN(t) ? null : t;
-  }
-  return null;
-}
 
 /** A signal named by code, or by `{code}`, or by `Group.Name` / `{name, group}` (lower-cased into a code). */
 function signalCode(v: unknown): string | null {

@@ -17,10 +17,14 @@ type Obj = Record<string, unknown>;
 const obj = (v: unknown): Obj => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : {});
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 
-/** Epoch ms from epoch ms, epoch seconds (below 1e11) or an ISO-8601 string. */
+/**
+ * Epoch ms from epoch ms, epoch seconds (below 1e11), either as a string of digits, or an ISO-8601
+ * string (Smartcar's documents and captures show all of them); null for anything else.
+ */
 export function epochMs(v: unknown): number | null {
-  if (typeof v === 'number' && Number.isFinite(v) && v > 0) return v < 1e11 ? v * 1000 : v;
+  if (typeof v === 'number' && Number.isFinite(v) && v > 0) return Math.round(v < 1e11 ? v * 1000 : v);
   if (typeof v === 'string' && v !== '') {
+    if (/^\d+(\.\d+)?$/.test(v)) return epochMs(Number(v));
     const t = Date.parse(v);
     return Number.isFinite(t) ? t : null;
   }

@@ -1,4 +1,4 @@
-import { AppError, toAppError } from '../errors';
+import { permissionDenied, toAppError } from '../errors';
 import type { VehicleSubscriptions } from '../connect/connect.service';
 import type { Logger } from '../logger';
 import type { RequestSession } from '../session/request-session';
@@ -38,7 +38,7 @@ export class CommandService {
     const { session, ref } = await this.owner(rs, vehicleId);
     const { scope, invalidates } = COMMANDS[command];
     if (ref.scopes !== null && !ref.scopes.includes(scope)) {
-      throw new AppError('PERMISSION_DENIED', `The driver did not grant ${scope}.`, { scope });
+      throw permissionDenied(scope);
     }
     const result = await this.credentials
       .run(session.hash, ref, (credential) => this.smartcar.command(credential, vehicleId, command))

@@ -1,6 +1,6 @@
 import type { SmartcarDetails } from '../errors';
 import { keys, redisCall, type RedisClient } from '../redis';
-import type { Reading, SignalName } from './signal.registry';
+import { SIGNALS, type Reading, type SignalName } from './signal.registry';
 import type { UnitSystem } from './signal.units';
 
 /**
@@ -36,6 +36,9 @@ export interface ReadingRef {
   signal: SignalName;
   units: UnitSystem | null;
 }
+
+/** The cache entry of a signal: in the configured units, except permanent readings, which have none. */
+export const readingRef = (vehicleId: string, signal: SignalName, units: UnitSystem): ReadingRef => ({ vehicleId, signal, units: SIGNALS[signal].permanent ? null : units });
 
 const PREFIX = `r${READINGS_SHAPE}:`;
 const field = (r: ReadingRef) => (r.units ? `${PREFIX}${r.vehicleId}:${r.units}:${r.signal}` : `${PREFIX}${r.vehicleId}:${r.signal}`);

@@ -1,13 +1,13 @@
 import DataLoader from 'dataloader';
 import { LRUCache } from 'lru-cache';
-import { AppError, toAppError, UpstreamError } from '../errors';
+import { AppError, notInSession, permissionDenied, toAppError, UpstreamError } from '../errors';
 import { metrics } from '../metrics';
 import type { RequestSession } from '../session/request-session';
 import type { ConnectionRef, Session } from '../session/session.store';
 import type { SignalAnswers, SmartcarPort } from '../smartcar/smartcar.port';
 import type { Credentials, LentCredential } from '../tokens/credentials';
 import { mapSettled } from '../util/concurrency';
-import type { CachedReading, ReadingRef, ReadingsCache } from './readings.cache';
+import { readingRef, type CachedReading, type ReadingRef, type ReadingsCache } from './readings.cache';
 import { SIGNALS, type Reading, type SignalName } from './signal.registry';
 import type { UnitSystem } from './signal.units';
 import { connectionOf } from './vehicle.service';
@@ -100,10 +100,10 @@ export class SignalService {
           const rk = readingKey(k.vehicleId, k.signal);
           const ref = connectionOf(session, k.vehicleId);
           const spec = SIGNALS[k.signal];
-          const r: ReadingRef = { vehicleId: k.vehicleId, signal: k.signal, units: spec.permanent ? null : this.options.unitSystem };
+          const r = readingRef(k.vehicleId, k.signal, this.options.unitSystem);
           const kept = ref && r.units === null ? this.permanent.get(permanentKey(ref.id, r)) : undefined;
-          if (!ref) results.set(rk, new AppError('NOT_FOUND', 'No such vehicle in this session.'));
-          else if (ref.scopes !== null && !ref.scopes.includes(spec.scope)) results.set(rk, new AppError('PERMISSION_DENIED', `The driver did not grant ${spec.scope}.`, { scope: spec.scope }));
+          if (!ref) results.set(rk, notInSession());
+          else if (ref.scopes !== null && !ref.scopes.includes(spec.scope)) results.set(rk, permissionDenied(spec.scope));
           else if (kept) results.set(rk, kept);
           else toRead.set(ref, [...(toRead.get(ref) ?? []), r]);
         }
@@ -142,7 +142,7 @@ export class SignalService {
     const byConnection = new Map<ConnectionRef, SignalKey[]>();
     for (const k of keys) {
       const ref = connectionOf(session, k.vehicleId);
-      if (!ref) results.set(keyOf(k), new AppError('NOT_FOUND', 'No such vehicle in this session.'));
+      if (!ref) results.set(keyOf(k), notInSession());
       else byConnection.set(ref, [...(byConnection.get(ref) ?? []), k]);
     }
     await Promise.all(
@@ -164,7 +164,7 @@ export class SignalService {
     const allowed = keys.filter((k) => {
       const scope = SIGNALS[k.signal].scope;
       if (ref.scopes === null || ref.scopes.includes(scope)) return true;
-      results.set(keyOf(k), new AppError('PERMISSION_DENIED', `The driver did not grant ${scope}.`, { scope }));
+      results.set(keyOf(k), permissionDenied(scope));
       return false;
     });
     const refs = uniqueRefs(allowed, this.options.unitSystem);
@@ -283,7 +283,7 @@ function uniqueRefs(keys: SignalKey[], units: UnitSystem): ReadingRef[] {
   const seen = new Map<string, ReadingRef>();
   for (const k of keys) {
     const rk = readingKey(k.vehicleId, k.signal);
-    if (!seen.has(rk)) seen.set(rk, { vehicleId: k.vehicleId, signal: k.signal, units: SIGNALS[k.signal].permanent ? null : units });
+    if (!seen.has(rk)) seen.set(rk, readingRef(k.vehicleId, k.signal, units));
   }
   return [...seen.values()];
 }

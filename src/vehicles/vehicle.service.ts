@@ -1,5 +1,5 @@
 import type { ConnectService } from '../connect/connect.service';
-import { AppError } from '../errors';
+import { AppError, notInSession } from '../errors';
 import type { RequestSession } from '../session/request-session';
 import type { ConnectionRef, Session } from '../session/session.store';
 
@@ -27,14 +27,14 @@ export class VehicleService {
       if (ids.length === 0) throw new AppError('UNAUTHENTICATED', 'No vehicle is connected to this session. Connect one first.');
       return ids[0]!;
     }
-    if (!ids.includes(id)) throw new AppError('NOT_FOUND', 'No such vehicle in this session.');
+    if (!ids.includes(id)) throw notInSession();
     return id;
   }
 
   /** What the driver granted, as recorded at exchange (no upstream request). */
   async permissions(rs: RequestSession, vehicleId: string): Promise<string[]> {
     const ref = connectionOf(await rs.require(), vehicleId);
-    if (!ref) throw new AppError('NOT_FOUND', 'No such vehicle in this session.');
+    if (!ref) throw notInSession();
     return ref.scopes ?? [];
   }
 }

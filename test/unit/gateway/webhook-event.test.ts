@@ -1,5 +1,6 @@
 import smartcarSdk from 'smartcar';
-import { challengeAnswer, epochMs, parseWebhookEvent, signatureMatches, WebhookPayloadError } from '../../../src/live/webhook.event';
+import { challengeAnswer, parseWebhookEvent, signatureMatches, WebhookPayloadError } from '../../../src/live/webhook.event';
+import { epochMs } from '../../../src/smartcar/v3.mapping';
 
 const AMT = 'amt-0f3c2b';
 /** The SDK's webhook helpers (not in the gateway's declarations of it: the gateway does not use them). */
